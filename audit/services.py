@@ -1,0 +1,63 @@
+"""Writing audit events. Every service that changes state calls ``audit_record``
+inside its own transaction, so the event and the change commit together."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from audit.context import current_ip, current_request_id
+from audit.models import AuditEvent
+
+COMMAND_LINE = "system (command line)"
+AGENT = "agent"
+
+# Fields that must never reach the audit log, whatever a caller passes.
+_SECRET_FIELDS = {"key", "license_key", "password", "token", "activation", "encrypted_key", "secret"}
+
+
+def _scrub(data: dict | None) -> dict | None:
+    if data is None:
+        return None
+    return {name: ("[hidden]" if name in _SECRET_FIELDS else value) for name, value in data.items()}
+
+
+def actor_label(actor: Any) -> str:
+    if actor is None:
+        return COMMAND_LINE
+    if isinstance(actor, str):
+        return actor
+    return actor.get_username()
+
+
+def audit_record(
+    *,
+    actor: Any,
+    action: str,
+    organization=None,
+    obj=None,
+    object_type: str = "",
+    object_id: str = "",
+    object_repr: str = "",
+    before: dict | None = None,
+    after: dict | None = None,
+) -> AuditEvent:
+    """Append one event. ``actor`` is a user, a label (``"agent"``) or None for the command line."""
+    if obj is not None:
+        object_type = object_type or obj._meta.model_name
+        object_id = object_id or str(
+            getattr(obj, "public_id", None) or getattr(obj, "uuid", None) or getattr(obj, "uid", None) or obj.pk
+        )
+        object_repr = object_repr or str(obj)[:200]
+    return AuditEvent.objects.create(
+        actor=actor if actor is not None and not isinstance(actor, str) and actor.pk else None,
+        actor_label=actor_label(actor)[:150],
+        organization=organization,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        object_repr=object_repr[:200],
+        before=_scrub(before),
+        after=_scrub(after),
+        request_id=current_request_id(),
+        ip=current_ip(),
+    )

@@ -1,0 +1,21 @@
+"""Test-run environment, set before Django reads its settings.
+
+Secrets for the test run are created in a temporary directory; the database is
+SQLite unless DATABASE_URL points elsewhere (CI sets PostgreSQL).
+"""
+
+import os
+import tempfile
+
+_secrets = tempfile.mkdtemp(prefix="portal-test-secrets-")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "licensing_portal.settings")
+os.environ.setdefault("SECRETS_DIR", _secrets)
+os.environ.setdefault("AUTO_CREATE_SECRETS", "true")
+os.environ.setdefault("SECRET_KEY", "test-secret-key-that-is-long-enough-for-django-checks")
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's event loop shares the test thread
+os.environ.setdefault("SESSION_COOKIE_SECURE", "false")
+os.environ.setdefault("CSRF_COOKIE_SECURE", "false")
+
+from django.conf import settings  # noqa: E402
+
+settings.DATABASES  # noqa: B018  (read now, so that pytest-django sets Django up with the values above)

@@ -1,0 +1,93 @@
+"""Machine fingerprints and machine UIDs, exactly as AGENT_PROTOCOL.md says."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+COMPONENTS = ("mac", "cpu_id", "hostname", "product_version")
+_HEX12 = re.compile(r"^[0-9a-f]{12}$")
+_UID = re.compile(r"^[0-9a-f]{64}$")
+MAX_COMPONENT_LENGTH = 255
+
+
+class FingerprintError(ValueError):
+    """A fingerprint or machine UID that is not well formed; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    mac: str
+    cpu_id: str
+    hostname: str
+    product_version: str  # as given (stripped), e.g. "4.4.2"
+    version: str  # major.minor, e.g. "4.4"
+
+    @property
+    def uid(self) -> str:
+        text = f"v1\n{self.mac}\n{self.cpu_id}\n{self.hostname}\n{self.version}"
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def as_components(self) -> dict[str, str]:
+        return {
+            "mac": self.mac,
+            "cpu_id": self.cpu_id,
+            "hostname": self.hostname,
+            "product_version": self.version,
+        }
+
+
+def normalize_mac(value: str) -> str:
+    mac = value.strip().lower().replace("-", ":")
+    if _HEX12.match(mac):
+        mac = ":".join(mac[i : i + 2] for i in range(0, 12, 2))
+    return mac
+
+
+def normalize_version(value: str) -> str:
+    return ".".join(value.strip().split(".")[:2])
+
+
+def fingerprint_parse(data: object) -> Fingerprint:
+    """Normalise a request's ``fingerprint`` object; raise FingerprintError naming the field."""
+    if not isinstance(data, dict):
+        raise FingerprintError("fingerprint must be an object with mac, cpu_id, hostname and product_version")
+    values = {}
+    for name in COMPONENTS:
+        value = data.get(name)
+        if not isinstance(value, str):
+            raise FingerprintError(f"fingerprint.{name} is required and must be a string")
+        if len(value) > MAX_COMPONENT_LENGTH:
+            raise FingerprintError(f"fingerprint.{name} is longer than {MAX_COMPONENT_LENGTH} characters")
+        values[name] = value
+    fingerprint = Fingerprint(
+        mac=normalize_mac(values["mac"]),
+        cpu_id=values["cpu_id"].strip().upper(),
+        hostname=values["hostname"].strip().lower(),
+        product_version=values["product_version"].strip(),
+        version=normalize_version(values["product_version"]),
+    )
+    for name in ("mac", "cpu_id", "hostname", "version"):
+        if not getattr(fingerprint, name) or "\n" in getattr(fingerprint, name):
+            field = "product_version" if name == "version" else name
+            raise FingerprintError(f"fingerprint.{field} is empty after normalising")
+    return fingerprint
+
+
+def machine_uid_normalize(value: str) -> str:
+    """Accept a machine UID in any case with spaces or dashes anywhere."""
+    if not isinstance(value, str):
+        raise FingerprintError("machine UID must be text")
+    uid = re.sub(r"[\s\-]", "", value).lower()
+    if not _UID.match(uid):
+        raise FingerprintError("a machine UID is 64 hexadecimal characters (spaces and dashes allowed)")
+    return uid
+
+
+def changed_components(bound: dict[str, str] | None, fingerprint: Fingerprint) -> list[str]:
+    """Names of the components that differ from a bound machine's (empty if unknown)."""
+    if not bound:
+        return []
+    current = fingerprint.as_components()
+    return [name for name in COMPONENTS if bound.get(name) and bound.get(name) != current[name]]

@@ -1,0 +1,112 @@
+"""Environments of an organization (Production, Sandbox, …) and the machines agents run on."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models.functions import Lower
+
+
+class EnvironmentQuerySet(models.QuerySet):
+    def attached(self):
+        return self.filter(deleted_at__isnull=True)
+
+
+class Environment(models.Model):
+    class Status(models.TextChoices):
+        ENABLED = "enabled", "Enabled"
+        DISABLED = "disabled", "Disabled"
+        DELETED = "deleted", "Deleted"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.PROTECT, related_name="environments"
+    )
+    name = models.CharField(max_length=100)
+    enabled = models.BooleanField(default=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = EnvironmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                "organization",
+                Lower("name"),
+                condition=models.Q(deleted_at__isnull=True),
+                name="environment_name_unique_per_organization",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def status(self) -> str:
+        if self.deleted_at is not None:
+            return self.Status.DELETED
+        return self.Status.ENABLED if self.enabled else self.Status.DISABLED
+
+    @property
+    def is_usable(self) -> bool:
+        return self.enabled and self.deleted_at is None
+
+    def snapshot(self) -> dict:
+        return {"name": self.name, "status": self.status}
+
+
+class Machine(models.Model):
+    """An agent install, known by its machine UID; bound to one organization until detached."""
+
+    uid = models.CharField(max_length=64, unique=True)
+    organization = models.ForeignKey(
+        "organizations.Organization", null=True, blank=True, on_delete=models.PROTECT, related_name="machines"
+    )
+    environment = models.ForeignKey(
+        Environment, null=True, blank=True, on_delete=models.SET_NULL, related_name="machines"
+    )
+    name = models.CharField(max_length=200, blank=True, help_text="The label the agent sent (machine_name).")
+    # Normalised fingerprint components; empty for a machine known by its UID alone (manual activation).
+    mac = models.CharField(max_length=255, blank=True)
+    cpu_id = models.CharField(max_length=255, blank=True)
+    hostname = models.CharField(max_length=255, blank=True)
+    product_version = models.CharField(max_length=255, blank=True, help_text="As last reported, e.g. 4.4.2.")
+    is_primary = models.BooleanField(default=False)
+    bound_at = models.DateTimeField(null=True, blank=True)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+        indexes = [models.Index(fields=["organization", "environment"], name="machine_org_environment")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(organization__isnull=True, bound_at__isnull=True)
+                | models.Q(organization__isnull=False, bound_at__isnull=False),
+                name="machine_bound_with_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.hostname or self.name or self.uid[:12]
+
+    @property
+    def components(self) -> dict[str, str]:
+        """The normalised components as they enter the UID (empty if unknown)."""
+        if not self.mac:
+            return {}
+        version = ".".join(self.product_version.split(".")[:2])
+        return {"mac": self.mac, "cpu_id": self.cpu_id, "hostname": self.hostname, "product_version": version}
+
+    def snapshot(self) -> dict:
+        return {
+            "uid": self.uid,
+            "organization": str(self.organization.uuid) if self.organization_id else None,
+            "hostname": self.hostname,
+            "mac": self.mac,
+            "product_version": self.product_version,
+            "is_primary": self.is_primary,
+        }

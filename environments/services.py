@@ -1,0 +1,140 @@
+"""Environments and machines: create, enable/disable, delete and re-attach, detach."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import actor_label, audit_record
+from environments.models import Environment, Machine
+from organizations.models import Organization
+
+
+def _name_taken(organization: Organization, name: str, exclude_pk=None) -> bool:
+    queryset = Environment.objects.attached().filter(organization=organization, name__iexact=name)
+    if exclude_pk:
+        queryset = queryset.exclude(pk=exclude_pk)
+    return queryset.exists()
+
+
+@transaction.atomic
+def environment_create(*, organization: Organization, actor, name: str) -> Environment:
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "An environment needs a name."})
+    if len(name) > 100:
+        raise ValidationError({"name": "An environment name has at most 100 characters."})
+    if _name_taken(organization, name):
+        raise ValidationError({"name": f"{organization.name} already has an environment named {name}."})
+    environment = Environment.objects.create(organization=organization, name=name)
+    audit_record(
+        actor=actor, action="environment.create", organization=organization, obj=environment, after=environment.snapshot()
+    )
+    return environment
+
+
+@transaction.atomic
+def environment_set_status(*, environment: Environment, actor, status: str) -> Environment:
+    """Enable, disable or (soft) delete; ``enabled`` also re-attaches a deleted environment."""
+    if status not in Environment.Status.values:
+        raise ValidationError({"status": f"Status must be one of {', '.join(Environment.Status.values)}."})
+    environment = Environment.objects.select_for_update().get(pk=environment.pk)
+    before = environment.snapshot()
+    if status == Environment.Status.DELETED:
+        if environment.deleted_at is None:
+            environment.deleted_at = timezone.now()
+        action = "environment.delete"
+    else:
+        if environment.deleted_at is not None:
+            if _name_taken(environment.organization, environment.name, exclude_pk=environment.pk):
+                raise ValidationError(
+                    {"name": f"Another environment is named {environment.name}: rename it before re-attaching."}
+                )
+            environment.deleted_at = None
+            action = "environment.reattach"
+        else:
+            action = "environment.enable" if status == Environment.Status.ENABLED else "environment.disable"
+        environment.enabled = status == Environment.Status.ENABLED
+    if environment.snapshot() != before:
+        environment.save(update_fields=["enabled", "deleted_at"])
+        audit_record(
+            actor=actor,
+            action=action,
+            organization=environment.organization,
+            obj=environment,
+            before=before,
+            after=environment.snapshot(),
+        )
+    return environment
+
+
+@transaction.atomic
+def machine_detach(*, machine: Machine, actor) -> list[str]:
+    """Release a machine from its organization and every key bound to it; return those keys' ids.
+
+    Afterwards the keys can be activated again (on this machine or a re-installed one), and the
+    machine may be bound by another organization.
+    """
+    from licenses.models import ActivationEvent, LicenseKey
+
+    machine = Machine.objects.select_for_update().get(pk=machine.pk)
+    before = machine.snapshot()
+    organization = machine.organization
+    now = timezone.now()
+    released = []
+    for license_key in LicenseKey.objects.select_for_update().filter(machine=machine).order_by("pk"):
+        license_key.machine = None
+        license_key.bound_at = None
+        license_key.last_machine_uid = machine.uid
+        license_key.released_by = LicenseKey.Released.DETACH
+        license_key.save(update_fields=["machine", "bound_at", "last_machine_uid", "released_by", "updated_at"])
+        ActivationEvent.objects.create(
+            license=license_key,
+            machine_uid=machine.uid,
+            event=ActivationEvent.Event.DETACH,
+            actor_label=actor_label(actor),
+            created_at=now,
+        )
+        released.append(str(license_key.public_id))
+    machine.organization = None
+    machine.bound_at = None
+    machine.environment = None
+    machine.is_primary = False
+    machine.save(update_fields=["organization", "bound_at", "environment", "is_primary"])
+    audit_record(
+        actor=actor,
+        action="machine.detach",
+        organization=organization,
+        obj=machine,
+        before=before,
+        after={**machine.snapshot(), "released_keys": released},
+    )
+    return released
+
+
+@transaction.atomic
+def environment_detach(*, environment: Environment, actor) -> int:
+    """Detach every machine of an environment, so re-installed agents can activate again."""
+    machines = list(Machine.objects.filter(environment=environment, organization=environment.organization))
+    for machine in machines:
+        machine_detach(machine=machine, actor=actor)
+    return len(machines)
+
+
+@transaction.atomic
+def machine_set_primary(*, machine: Machine, actor, is_primary: bool) -> Machine:
+    machine = Machine.objects.select_for_update().get(pk=machine.pk)
+    if machine.is_primary != is_primary:
+        before = machine.snapshot()
+        machine.is_primary = is_primary
+        machine.save(update_fields=["is_primary"])
+        audit_record(
+            actor=actor,
+            action="machine.primary" if is_primary else "machine.not_primary",
+            organization=machine.organization,
+            obj=machine,
+            before=before,
+            after=machine.snapshot(),
+        )
+    return machine

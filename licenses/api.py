@@ -1,0 +1,244 @@
+"""The agent API, version 1 (AGENT_PROTOCOL.md): JSON in, signed JSON verdicts out.
+
+Checks run in the protocol's order: route (404), method (405), content type (415),
+size (413), body and fields (400), rate (429). Views here only translate HTTP to
+the services in ``licenses.services`` and back.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from environments.fingerprint import FingerprintError, fingerprint_parse
+from licenses import keyformat, signing
+from licenses.models import Code
+from licenses.openapi import openapi_document
+from licenses.services import AgentOutcome, license_activate, license_deactivate, license_validate
+from licensing_portal import ratelimit
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY = 16 * 1024
+_NONCE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class BadRequest(Exception):
+    pass
+
+
+def error_response(status: int, code: str, detail: str, headers: dict | None = None) -> JsonResponse:
+    response = JsonResponse({"error": {"code": code, "detail": detail}}, status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _rfc3339(value) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def _verdict_body(outcome: AgentOutcome, uid: str, nonce: str | None) -> dict:
+    verdict = outcome.verdict
+    body: dict = {"valid": verdict.valid, "code": verdict.code, "detail": verdict.detail}
+    license_key = outcome.license_key
+    if license_key is not None:
+        body["license"] = {
+            "id": str(license_key.public_id),
+            "kind": license_key.kind,
+            "edition": license_key.edition,
+            "organization": {"id": str(license_key.organization.uuid), "name": license_key.organization.name},
+            "environment": license_key.environment.name if license_key.environment_id else None,
+            "expires_at": _rfc3339(license_key.effective_expires_at),
+            "capabilities": license_key.capabilities,
+        }
+    if verdict.valid:
+        machine = outcome.machine
+        activated_at = license_key.bound_at or (machine.bound_at if machine else None)
+        body["machine"] = {"uid": uid, "activated_at": _rfc3339(activated_at)}
+    if outcome.token:
+        body["activation"] = outcome.token
+    if verdict.changed and not verdict.valid:
+        body["changed"] = verdict.changed
+    if nonce is not None:
+        body["nonce"] = nonce
+    body["time"] = _rfc3339(outcome.now)
+    return body
+
+
+def signed_json(data: dict, status: int = 200) -> HttpResponse:
+    """A JSON response whose exact bytes carry the ``License-Signature`` header."""
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    response = HttpResponse(body, status=status, content_type="application/json")
+    response["License-Signature"] = signing.signature_header(body)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _parse_request(request) -> dict:
+    content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise _Refusal(415, "UNSUPPORTED_MEDIA_TYPE", "Send the body as Content-Type: application/json.")
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_BODY:
+        raise _Refusal(413, "TOO_LARGE", f"The body is larger than {MAX_BODY} bytes.")
+    raw = request.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        raise _Refusal(413, "TOO_LARGE", f"The body is larger than {MAX_BODY} bytes.")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("the body is not valid UTF-8 JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    return data
+
+
+def _fields(data: dict) -> tuple[str, object, str | None, str]:
+    key = data.get("license_key")
+    if not isinstance(key, str) or not key.strip():
+        raise BadRequest("license_key is required and must be a non-empty string")
+    if len(key) > 1024:
+        raise BadRequest("license_key is too long")
+    try:
+        fingerprint = fingerprint_parse(data.get("fingerprint"))
+    except FingerprintError as error:
+        raise BadRequest(str(error)) from None
+    nonce = data.get("nonce")
+    if nonce is not None and (not isinstance(nonce, str) or not _NONCE.match(nonce)):
+        raise BadRequest("nonce must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -")
+    machine_name = data.get("machine_name")
+    if machine_name is not None and (not isinstance(machine_name, str) or len(machine_name) > 200):
+        raise BadRequest("machine_name must be a string of at most 200 characters")
+    return key, fingerprint, nonce, (machine_name or "").strip()
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, code: str, detail: str, headers: dict | None = None):
+        super().__init__(detail)
+        self.status, self.code, self.detail, self.headers = status, code, detail, headers
+
+
+def _rate_check(request, key_text: str) -> None:
+    limits = (
+        (ratelimit.Limit("api-ip", settings.API_RATE_LIMIT_PER_IP, 60), request.client_ip),
+        (ratelimit.Limit("api-key", settings.API_RATE_LIMIT_PER_KEY, 60), keyformat.key_digest(key_text)[:32]),
+    )
+    for limit, identity in limits:
+        retry_after = ratelimit.hit(limit, identity)
+        if retry_after:
+            raise _Refusal(
+                429, "RATE_LIMITED", f"Too many requests; retry in {retry_after} seconds.", {"Retry-After": str(retry_after)}
+            )
+
+
+def json_errors(view):
+    """Turn database outages and bugs into the protocol's JSON errors, never HTML."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except _Refusal as refusal:
+            return error_response(refusal.status, refusal.code, refusal.detail, refusal.headers)
+        except BadRequest as error:
+            return error_response(400, "BAD_REQUEST", str(error))
+        except (OperationalError, InterfaceError) as error:
+            logger.warning("database unavailable: %s", type(error).__name__)
+            _close_broken_connection()
+            return error_response(503, "UNAVAILABLE", "The license service is unavailable; retry later.", {"Retry-After": "5"})
+        except DatabaseError:
+            logger.exception("database error in the agent API")
+            _close_broken_connection()
+            return error_response(500, "INTERNAL_ERROR", "An internal error occurred.")
+        except Exception:
+            logger.exception("bug in the agent API")
+            return error_response(500, "INTERNAL_ERROR", "An internal error occurred.")
+
+    return wrapper
+
+
+def _close_broken_connection() -> None:
+    try:
+        connection.close()
+    except Exception:  # noqa: BLE001 - the connection is already broken
+        pass
+
+
+def agent_endpoint(service):
+    """An agent call: POST only, parsed and rate-limited, answered with a signed verdict."""
+
+    @csrf_exempt
+    @json_errors
+    def view(request):
+        if request.method != "POST":
+            return error_response(405, "METHOD_NOT_ALLOWED", "Use POST.", {"Allow": "POST"})
+        data = _parse_request(request)
+        key, fingerprint, nonce, machine_name = _fields(data)
+        _rate_check(request, key)
+        outcome = service(key=key, fingerprint=fingerprint, machine_name=machine_name)
+        return signed_json(_verdict_body(outcome, fingerprint.uid, nonce))
+
+    return view
+
+
+activate = agent_endpoint(
+    lambda *, key, fingerprint, machine_name: license_activate(
+        key_text=key, uid=fingerprint.uid, fingerprint=fingerprint, machine_name=machine_name
+    )
+)
+validate = agent_endpoint(
+    lambda *, key, fingerprint, machine_name: license_validate(key_text=key, uid=fingerprint.uid, fingerprint=fingerprint)
+)
+deactivate = agent_endpoint(
+    lambda *, key, fingerprint, machine_name: license_deactivate(key_text=key, uid=fingerprint.uid, fingerprint=fingerprint)
+)
+
+
+def _public_get(builder, max_age: int):
+    @csrf_exempt
+    @json_errors
+    def view(request):
+        if request.method not in ("GET", "HEAD"):
+            return error_response(405, "METHOD_NOT_ALLOWED", "Use GET.", {"Allow": "GET, HEAD"})
+        response = JsonResponse(builder(request))
+        response["Cache-Control"] = f"public, max-age={max_age}"
+        return response
+
+    return view
+
+
+jwks = _public_get(lambda request: signing.keyring().jwks(), 300)
+openapi = _public_get(lambda request: openapi_document(request.build_absolute_uri("/")), 3600)
+
+
+@csrf_exempt
+@json_errors
+def route_not_found(request, path=""):
+    return error_response(404, "NOT_FOUND_ROUTE", f"No API endpoint at {request.path}.")
+
+
+@csrf_exempt
+@json_errors
+def healthz(request):
+    """Readiness: one trivial database query."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    response = JsonResponse({"status": "ok"})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+__all__ = ["activate", "validate", "deactivate", "jwks", "openapi", "healthz", "route_not_found", "Code"]

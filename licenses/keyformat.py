@@ -1,0 +1,138 @@
+"""The license key text format (docs/KEY_FORMAT.md): build, parse, check.
+
+Pure functions: no database, no settings. Signing and verification take the
+key objects from ``licenses.signing``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import struct
+import uuid
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+PREFIX = "LP1"
+VERSION = 1
+KEY_LENGTH = 156
+BODY_LENGTH = 106
+SIGNED_LENGTH = 42
+SIGNATURE_CONTEXT = b"LP1-key\n"
+
+KIND_LETTERS = {"machine": "M", "temporary": "T", "server": "S", "trial": "R"}
+KIND_CODES = {"machine": 1, "temporary": 2, "server": 3, "trial": 4}
+LETTER_KINDS = {letter: kind for kind, letter in KIND_LETTERS.items()}
+CODE_KINDS = {code: kind for kind, code in KIND_CODES.items()}
+
+
+class KeyFormatError(ValueError):
+    """The text is not a well-formed license key (a typo or not a key at all)."""
+
+
+@dataclass(frozen=True)
+class ParsedKey:
+    text: str
+    kind: str
+    organization_id: uuid.UUID
+    issued_at: datetime
+    signed_part: bytes
+    signature: bytes
+
+    def verify(self, public_keys: list[Ed25519PublicKey]) -> bool:
+        """True if one of ``public_keys`` made the key's signature."""
+        message = SIGNATURE_CONTEXT + self.signed_part
+        for public_key in public_keys:
+            try:
+                public_key.verify(self.signature, message)
+            except InvalidSignature:
+                continue
+            return True
+        return False
+
+
+def _checksum(text: str) -> str:
+    return format(zlib.crc32(text.encode("ascii")) & 0xFFFFFFFF, "08x")
+
+
+def key_build(
+    *,
+    kind: str,
+    organization_id: uuid.UUID,
+    issued_at: datetime,
+    private_key: Ed25519PrivateKey,
+    random_bytes: bytes | None = None,
+) -> str:
+    """Return a new key's text, signed with ``private_key``."""
+    random_part = os.urandom(16) if random_bytes is None else random_bytes
+    if len(random_part) != 16:
+        raise ValueError("a key needs exactly 16 random bytes")
+    seconds = int(issued_at.timestamp())
+    signed = (
+        struct.pack(">BB", VERSION, KIND_CODES[kind])
+        + organization_id.bytes
+        + struct.pack(">Q", seconds)
+        + random_part
+    )
+    signature = private_key.sign(SIGNATURE_CONTEXT + signed)
+    body = base64.urlsafe_b64encode(signed + signature).rstrip(b"=").decode("ascii")
+    head = f"{PREFIX}{KIND_LETTERS[kind]}-{body}"
+    return f"{head}-{_checksum(head)}"
+
+
+def key_parse(text: str) -> ParsedKey:
+    """Parse and checksum-check a key; raise ``KeyFormatError`` saying why not."""
+    if not isinstance(text, str):
+        raise KeyFormatError("a license key is text")
+    text = text.strip()
+    if len(text) != KEY_LENGTH:
+        raise KeyFormatError(f"a license key has {KEY_LENGTH} characters, this one {len(text)}")
+    if not text.isascii():
+        raise KeyFormatError("a license key has only ASCII characters")
+    if text[:3] != PREFIX or text[4] != "-" or text[-9] != "-":
+        raise KeyFormatError("this is not a version 1 license key (LP1…)")
+    letter = text[3]
+    if letter not in LETTER_KINDS:
+        raise KeyFormatError(f"unknown key kind letter {letter!r}")
+    head, checksum = text[:-9], text[-8:]
+    if checksum != _checksum(head):
+        raise KeyFormatError("the key's checksum does not match: check for a typo")
+    body_text = head[5:]
+    try:
+        body = base64.urlsafe_b64decode(body_text + "==")
+    except (binascii.Error, ValueError) as error:
+        raise KeyFormatError("the key's body is not base64url") from error
+    if (
+        len(body) != BODY_LENGTH
+        or base64.urlsafe_b64encode(body).rstrip(b"=").decode("ascii") != body_text
+    ):
+        raise KeyFormatError("the key's body has the wrong length")
+    version, kind_code = struct.unpack(">BB", body[:2])
+    if version != VERSION:
+        raise KeyFormatError(f"unsupported key body version {version}")
+    if CODE_KINDS.get(kind_code) != LETTER_KINDS[letter]:
+        raise KeyFormatError("the key's kind letter and body disagree")
+    (seconds,) = struct.unpack(">Q", body[18:26])
+    try:
+        issued_at = datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError) as error:
+        raise KeyFormatError("the key's issue time is out of range") from error
+    return ParsedKey(
+        text=text,
+        kind=LETTER_KINDS[letter],
+        organization_id=uuid.UUID(bytes=body[2:18]),
+        issued_at=issued_at,
+        signed_part=body[:SIGNED_LENGTH],
+        signature=body[SIGNED_LENGTH:],
+    )
+
+
+def key_digest(text: str) -> str:
+    """The look-up digest stored for a key: hex SHA-256 of its canonical text."""
+    return hashlib.sha256(text.strip().encode("utf-8")).hexdigest()

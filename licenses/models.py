@@ -1,0 +1,325 @@
+"""License keys, their verdicts and their history."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+
+from environments.fingerprint import Fingerprint, changed_components
+from environments.models import Machine
+
+
+class Kind(models.TextChoices):
+    MACHINE = "machine", "Machine key"
+    TEMPORARY = "temporary", "Temporary key"
+    SERVER = "server", "Server access key"
+    TRIAL = "trial", "Trial key"
+
+
+BINDABLE_KINDS = (Kind.MACHINE, Kind.SERVER, Kind.TRIAL)
+
+
+class Code(models.TextChoices):
+    """Verdict codes, in the order they are checked (AGENT_PROTOCOL.md)."""
+
+    NOT_FOUND = "NOT_FOUND"
+    REVOKED = "REVOKED"
+    SUSPENDED = "SUSPENDED"
+    EXPIRED = "EXPIRED"
+    SUBSCRIPTION_EXPIRED = "SUBSCRIPTION_EXPIRED"
+    ENVIRONMENT_DISABLED = "ENVIRONMENT_DISABLED"
+    ORGANIZATION_MISMATCH = "ORGANIZATION_MISMATCH"
+    MACHINE_NOT_REGISTERED = "MACHINE_NOT_REGISTERED"
+    TRANSFER_LIMIT = "TRANSFER_LIMIT"
+    FINGERPRINT_MISMATCH = "FINGERPRINT_MISMATCH"
+    NOT_ACTIVATED = "NOT_ACTIVATED"
+    VALID = "VALID"
+    DEACTIVATED = "DEACTIVATED"
+
+
+class Action(models.TextChoices):
+    ACTIVATE = "activate"
+    VALIDATE = "validate"
+    DEACTIVATE = "deactivate"
+
+
+@dataclass
+class Verdict:
+    code: str
+    detail: str
+    changed: list[str] = field(default_factory=list)
+    is_move: bool = False
+
+    @property
+    def valid(self) -> bool:
+        return self.code == Code.VALID
+
+
+class LicenseKeyQuerySet(models.QuerySet):
+    def visible(self):
+        """Keys that lists show: everything but deleted server keys."""
+        return self.filter(deleted_at__isnull=True)
+
+    def for_verdict(self):
+        return self.select_related("organization", "environment", "machine")
+
+
+class LicenseKey(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        INACTIVE = "inactive", "Inactive"
+        REVOKED = "revoked", "Revoked"
+
+    class Released(models.TextChoices):
+        NONE = "", "—"
+        DEACTIVATE = "deactivate", "Released by the agent"
+        DETACH = "detach", "Detached by an administrator"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.PROTECT, related_name="license_keys"
+    )
+    environment = models.ForeignKey(
+        "environments.Environment", null=True, blank=True, on_delete=models.PROTECT, related_name="license_keys"
+    )
+    machine_name = models.CharField(max_length=255, blank=True, help_text="Server keys: the host they are for.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="The key's own end (TTL, trial end, server key date); null for machine keys."
+    )
+    description = models.CharField(max_length=500, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    issued_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="temporary_keys",
+        help_text="Temporary keys: the partner or developer it was issued for.",
+    )
+    digest = models.CharField(max_length=64, unique=True)
+    encrypted_key = models.TextField()
+    machine = models.ForeignKey(
+        "environments.Machine", null=True, blank=True, on_delete=models.PROTECT, related_name="license_keys"
+    )
+    bound_at = models.DateTimeField(null=True, blank=True)
+    last_machine_uid = models.CharField(max_length=64, blank=True)
+    released_by = models.CharField(max_length=16, choices=Released.choices, blank=True, default="")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revocation_reason = models.CharField(max_length=500, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = LicenseKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-issued_at", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "kind", "-issued_at"], name="license_org_kind_issued"),
+            models.Index(fields=["expires_at"], name="license_expires"),
+            models.Index(fields=["machine"], name="license_machine"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(machine__isnull=True, bound_at__isnull=True)
+                | Q(machine__isnull=False, bound_at__isnull=False),
+                name="license_bound_with_time",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="temporary") | Q(machine__isnull=True), name="license_temporary_never_bound"
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="machine") | Q(environment__isnull=False), name="license_machine_has_environment"
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="server") | (~Q(machine_name="") & Q(expires_at__isnull=False)),
+                name="license_server_has_machine_name_and_date",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="revoked", revoked_at__isnull=False) | (~Q(status="revoked") & Q(revoked_at=None)),
+                name="license_revoked_with_time",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="revoked") | Q(machine__isnull=True), name="license_revoked_is_unbound"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {str(self.public_id)[:8]}"
+
+    # What the protocol reports about a key -------------------------------------------------
+
+    @property
+    def capabilities(self) -> dict[str, bool]:
+        return {"save_data_configuration": self.kind != Kind.TEMPORARY}
+
+    @property
+    def edition(self) -> str:
+        return "trial" if self.kind == Kind.TRIAL else self.organization.edition
+
+    @property
+    def effective_expires_at(self) -> datetime | None:
+        """When the key stops working: its own end, or the subscription's for machine and temporary keys."""
+        if self.kind == Kind.MACHINE:
+            return self.organization.subscription_ends_at
+        if self.kind == Kind.TEMPORARY:
+            return min(self.expires_at, self.organization.subscription_ends_at)
+        return self.expires_at
+
+    @property
+    def is_bindable(self) -> bool:
+        return self.kind in BINDABLE_KINDS
+
+    def state_label(self, now: datetime) -> str:
+        """A short status for lists: Active, Inactive, Revoked, Expired."""
+        if self.status != self.Status.ACTIVE:
+            return self.get_status_display()
+        if self.expires_at is not None and self.expires_at <= now:
+            return "Expired"
+        return "Active"
+
+    def snapshot(self) -> dict:
+        return {
+            "kind": self.kind,
+            "status": self.status,
+            "environment": self.environment.name if self.environment_id else None,
+            "machine_name": self.machine_name,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "description": self.description,
+            "machine": self.machine.uid if self.machine_id else None,
+        }
+
+    # The verdict ----------------------------------------------------------------------------
+
+    def verdict_for(
+        self,
+        *,
+        action: str,
+        uid: str,
+        fingerprint: Fingerprint | None,
+        machine: Machine | None,
+        now: datetime,
+        machine_registered=None,
+        recent_moves=None,
+    ) -> Verdict:
+        """The first failing check of the protocol's table, or VALID.
+
+        ``machine`` is the machine known by ``uid`` (None if unknown). ``machine_registered`` and
+        ``recent_moves`` are callables, asked only when the rule needs them (each costs a query).
+        """
+        organization = self.organization
+        if self.status == self.Status.REVOKED:
+            return Verdict(Code.REVOKED, "This license key was revoked.")
+        if self.status == self.Status.INACTIVE:
+            return Verdict(Code.SUSPENDED, "This license key is inactive.")
+        if organization.is_suspended:
+            return Verdict(Code.SUSPENDED, f"The organization {organization.name} is suspended.")
+        if self.expires_at is not None and self.expires_at <= now:
+            return Verdict(Code.EXPIRED, f"This license key expired at {self.expires_at:%Y-%m-%d %H:%M} UTC.")
+        if self.kind in (Kind.MACHINE, Kind.TEMPORARY) and not organization.subscription_active(now):
+            return Verdict(Code.SUBSCRIPTION_EXPIRED, f"The subscription of {organization.name} is not active.")
+        if self.environment_id is not None and not self.environment.is_usable:
+            return Verdict(Code.ENVIRONMENT_DISABLED, f"The environment {self.environment.name} is {self.environment.status}.")
+        if machine is not None and machine.organization_id not in (None, organization.pk):
+            return Verdict(Code.ORGANIZATION_MISMATCH, "This machine is registered to another organization.")
+        if self.kind == Kind.TEMPORARY:
+            if machine is None or machine.organization_id != organization.pk or not machine_registered(machine):
+                return Verdict(
+                    Code.MACHINE_NOT_REGISTERED,
+                    f"A temporary key works only on a registered machine of {organization.name}.",
+                )
+            return Verdict(Code.VALID, self._valid_detail(now))
+        is_move = False
+        if self.machine_id is None and action == Action.ACTIVATE:
+            is_move = (
+                self.released_by == self.Released.DEACTIVATE
+                and bool(self.last_machine_uid)
+                and self.last_machine_uid != uid
+            )
+            if is_move and recent_moves(self) >= organization.transfer_limit:
+                return Verdict(
+                    Code.TRANSFER_LIMIT,
+                    f"This key has moved to another machine {organization.transfer_limit} times in 30 days.",
+                )
+        if self.machine_id is not None and self.machine.uid != uid:
+            changed = changed_components(self.machine.components, fingerprint) if fingerprint else []
+            detail = "This license key is activated on another machine."
+            if changed:
+                detail += f" Changed: {', '.join(changed)}."
+            return Verdict(Code.FINGERPRINT_MISMATCH, detail, changed=changed)
+        if self.kind == Kind.SERVER and fingerprint is not None and fingerprint.hostname != self.machine_name.lower():
+            return Verdict(
+                Code.FINGERPRINT_MISMATCH,
+                f"This server key is for the machine {self.machine_name}.",
+                changed=["hostname"],
+            )
+        if self.machine_id is None and action == Action.VALIDATE:
+            return Verdict(Code.NOT_ACTIVATED, "This license key is not activated on any machine.")
+        return Verdict(Code.VALID, self._valid_detail(now), is_move=is_move)
+
+    def _valid_detail(self, now: datetime) -> str:
+        ends = self.effective_expires_at
+        if ends is None:
+            return "License valid."
+        return f"License valid until {ends:%Y-%m-%d %H:%M} UTC."
+
+
+def registered_machine_filter(organization) -> Q:
+    """Machines that are *registered* machines of ``organization`` (AGENT_PROTOCOL.md)."""
+    holds_key = LicenseKey.objects.filter(
+        machine=OuterRef("pk"), organization=organization, kind__in=BINDABLE_KINDS
+    ).exclude(status=LicenseKey.Status.REVOKED)
+    return Q(organization=organization) & Q(Exists(holds_key))
+
+
+class ActivationEvent(models.Model):
+    """A key's history: activations, changes seen on validate, deactivations, detaches, revocation."""
+
+    class Event(models.TextChoices):
+        ACTIVATE = "activate", "Activated"
+        MANUAL_ACTIVATE = "manual_activate", "Activated manually"
+        VALIDATE = "validate", "Validated (something changed)"
+        DEACTIVATE = "deactivate", "Deactivated by the agent"
+        DETACH = "detach", "Detached by an administrator"
+        REVOKE = "revoke", "Revoked"
+
+    license = models.ForeignKey(LicenseKey, on_delete=models.CASCADE, related_name="events")
+    machine_uid = models.CharField(max_length=64, blank=True)
+    event = models.CharField(max_length=16, choices=Event.choices)
+    code = models.CharField(max_length=32, blank=True)
+    is_move = models.BooleanField(default=False)
+    detail = models.CharField(max_length=500, blank=True)
+    actor_label = models.CharField(max_length=150, blank=True)
+    ip = models.CharField(max_length=45, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["license", "-created_at"], name="activation_license_created"),
+            models.Index(
+                fields=["license", "created_at"], condition=Q(is_move=True), name="activation_license_moves"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_event_display()} {self.machine_uid[:12]}"
+
+
+def moves_in_last_30_days(license_key: LicenseKey, now: datetime) -> int:
+    return ActivationEvent.objects.filter(
+        license=license_key, is_move=True, created_at__gt=now - timedelta(days=30)
+    ).count()

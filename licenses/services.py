@@ -1,0 +1,462 @@
+"""Everything that changes license keys: issue, edit, revoke, delete, and the agent calls.
+
+Each function runs in one transaction and writes its audit event in it.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audit.services import AGENT, actor_label, audit_record
+from environments.fingerprint import Fingerprint
+from environments.models import Environment, Machine
+from licenses import encryption, keyformat, signing
+from licenses.models import (
+    Action,
+    ActivationEvent,
+    Code,
+    Kind,
+    LicenseKey,
+    Verdict,
+    moves_in_last_30_days,
+    registered_machine_filter,
+)
+from organizations.models import Organization
+
+MAX_TTL = timedelta(days=365)
+TEMPORARY_TTL_CHOICES = [
+    (timedelta(hours=1), "1 hour"),
+    (timedelta(hours=4), "4 hours"),
+    (timedelta(hours=8), "8 hours"),
+    (timedelta(days=1), "1 day"),
+    (timedelta(days=3), "3 days"),
+    (timedelta(days=7), "7 days"),
+]
+
+
+def now_utc() -> datetime:
+    return timezone.now()
+
+
+def server_key_expires_at(expires_on: date) -> datetime:
+    """A server key is valid through its date (UTC): it ends at the next day's 00:00Z."""
+    return datetime.combine(expires_on + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+# Issue, edit, revoke, delete -------------------------------------------------------------------
+
+
+@transaction.atomic
+def license_issue(
+    *,
+    organization: Organization,
+    kind: str,
+    actor,
+    environment: Environment | None = None,
+    ttl: timedelta | None = None,
+    machine_name: str = "",
+    expires_on: date | None = None,
+    description: str = "",
+    issued_to=None,
+) -> tuple[LicenseKey, str]:
+    """Issue a key; return it and its text (the only time the text leaves this module unasked)."""
+    now = now_utc().replace(microsecond=0)
+    expires_at = None
+    if kind == Kind.MACHINE:
+        if environment is None or environment.organization_id != organization.pk:
+            raise ValidationError({"environment": "Choose an environment of this organization."})
+        if environment.deleted_at is not None:
+            raise ValidationError({"environment": f"The environment {environment.name} is deleted."})
+    elif kind == Kind.TEMPORARY:
+        if ttl is None or ttl <= timedelta(0) or ttl > MAX_TTL:
+            raise ValidationError({"ttl": "A temporary key needs a time to live between 1 minute and 365 days."})
+        expires_at = now + ttl
+        environment = None
+    elif kind == Kind.SERVER:
+        machine_name = machine_name.strip()
+        if not machine_name:
+            raise ValidationError({"machine_name": "A server key needs the machine name it is for."})
+        if expires_on is None:
+            raise ValidationError({"expires_on": "A server key needs an expiration date."})
+        if expires_on < now.date():
+            raise ValidationError({"expires_on": "The expiration date is in the past."})
+        expires_at = server_key_expires_at(expires_on)
+        environment = None
+    elif kind == Kind.TRIAL:
+        expires_at = now + timedelta(days=settings.LICENSE_TRIAL_DAYS)
+        environment = None
+    else:
+        raise ValidationError({"kind": f"Unknown kind of key {kind!r}."})
+
+    text = keyformat.key_build(
+        kind=kind, organization_id=organization.uuid, issued_at=now, private_key=signing.keyring().active.private_key
+    )
+    license_key = LicenseKey.objects.create(
+        kind=kind,
+        organization=organization,
+        environment=environment,
+        machine_name=machine_name if kind == Kind.SERVER else "",
+        issued_at=now,
+        expires_at=expires_at,
+        description=description.strip(),
+        requested_by=actor if getattr(actor, "pk", None) else None,
+        issued_to=issued_to,
+        digest=keyformat.key_digest(text),
+        encrypted_key=encryption.encrypt(text),
+    )
+    audit_record(
+        actor=actor, action="license.issue", organization=organization, obj=license_key, after=license_key.snapshot()
+    )
+    return license_key, text
+
+
+@transaction.atomic
+def license_update(
+    *, license_key: LicenseKey, actor, description: str, status: str, expires_on: date | None
+) -> LicenseKey:
+    """Edit a server key: description, status (active/inactive) and expiration; never the key or machine."""
+    license_key = LicenseKey.objects.select_for_update().get(pk=license_key.pk)
+    if license_key.kind != Kind.SERVER:
+        raise ValidationError("Only server access keys are edited this way.")
+    if license_key.status == LicenseKey.Status.REVOKED:
+        raise ValidationError("A revoked key cannot be edited.")
+    if status not in (LicenseKey.Status.ACTIVE, LicenseKey.Status.INACTIVE):
+        raise ValidationError({"status": "Choose Active or Inactive."})
+    if expires_on is None:
+        raise ValidationError({"expires_on": "A server key needs an expiration date."})
+    before = license_key.snapshot()
+    license_key.description = description.strip()
+    license_key.status = status
+    license_key.expires_at = server_key_expires_at(expires_on)
+    license_key.save(update_fields=["description", "status", "expires_at", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="license.update",
+        organization=license_key.organization,
+        obj=license_key,
+        before=before,
+        after=license_key.snapshot(),
+    )
+    return license_key
+
+
+def _release(license_key: LicenseKey, *, released_by: str) -> None:
+    license_key.last_machine_uid = license_key.machine.uid
+    license_key.machine = None
+    license_key.bound_at = None
+    license_key.released_by = released_by
+
+
+@transaction.atomic
+def license_revoke(*, license_key: LicenseKey, actor, reason: str = "", deleting: bool = False) -> LicenseKey:
+    """Revoke a key for good: it answers REVOKED everywhere and releases its machine."""
+    license_key = LicenseKey.objects.select_for_update().select_related("machine").get(pk=license_key.pk)
+    if license_key.status == LicenseKey.Status.REVOKED and not deleting:
+        raise ValidationError("This key is already revoked.")
+    before = license_key.snapshot()
+    now = now_utc()
+    if license_key.status != LicenseKey.Status.REVOKED:
+        if license_key.machine_id:
+            _release(license_key, released_by=LicenseKey.Released.DETACH)
+        license_key.status = LicenseKey.Status.REVOKED
+        license_key.revoked_at = now
+        license_key.revoked_by = actor if getattr(actor, "pk", None) else None
+        license_key.revocation_reason = reason.strip()[:500]
+        ActivationEvent.objects.create(
+            license=license_key,
+            machine_uid=license_key.last_machine_uid if before["machine"] else "",
+            event=ActivationEvent.Event.REVOKE,
+            detail=license_key.revocation_reason,
+            actor_label=actor_label(actor),
+            created_at=now,
+        )
+    if deleting:
+        license_key.deleted_at = now
+    license_key.save()
+    audit_record(
+        actor=actor,
+        action="license.delete" if deleting else "license.revoke",
+        organization=license_key.organization,
+        obj=license_key,
+        before=before,
+        after={**license_key.snapshot(), "reason": license_key.revocation_reason},
+    )
+    return license_key
+
+
+@transaction.atomic
+def license_delete_many(*, license_keys: list[LicenseKey], actor) -> int:
+    """Delete server keys: each is revoked (so agents holding it are refused) and hidden from lists."""
+    for license_key in license_keys:
+        if license_key.kind != Kind.SERVER:
+            raise ValidationError("Only server access keys can be deleted.")
+        license_revoke(license_key=license_key, actor=actor, reason="Deleted", deleting=True)
+    return len(license_keys)
+
+
+def license_reveal(*, license_key: LicenseKey, actor) -> str:
+    """The key's text, for someone entitled to see it; the showing is itself audited."""
+    text = encryption.decrypt(license_key.encrypted_key)
+    audit_record(actor=actor, action="license.reveal", organization=license_key.organization, obj=license_key)
+    return text
+
+
+# Finding a key from its text --------------------------------------------------------------------
+
+
+def license_find(text: str, *, for_update: bool = False) -> LicenseKey | None:
+    """The key with this text, or None (a malformed key is never looked up)."""
+    try:
+        parsed = keyformat.key_parse(text)
+    except keyformat.KeyFormatError:
+        return None
+    digest = keyformat.key_digest(parsed.text)
+    queryset = LicenseKey.objects.for_verdict()
+    if for_update:
+        queryset = queryset.select_for_update(of=("self",))
+    license_key = queryset.filter(digest=digest).first()
+    if license_key is None or not hmac.compare_digest(license_key.digest, digest):
+        return None
+    return license_key
+
+
+# The agent calls ---------------------------------------------------------------------------------
+
+
+@dataclass
+class AgentOutcome:
+    verdict: Verdict
+    license_key: LicenseKey | None = None
+    machine: Machine | None = None
+    token: str | None = None
+    now: datetime | None = None
+
+
+def _machine_registered(license_key: LicenseKey):
+    def check(machine: Machine) -> bool:
+        return Machine.objects.filter(pk=machine.pk).filter(registered_machine_filter(license_key.organization)).exists()
+
+    return check
+
+
+def _machine_for(license_key: LicenseKey, uid: str, *, for_update: bool = False) -> Machine | None:
+    if license_key.machine_id is not None and license_key.machine.uid == uid and not for_update:
+        return license_key.machine
+    queryset = Machine.objects.select_for_update() if for_update else Machine.objects
+    return queryset.filter(uid=uid).first()
+
+
+def _verdict(license_key, action, uid, fingerprint, machine, now) -> Verdict:
+    return license_key.verdict_for(
+        action=action,
+        uid=uid,
+        fingerprint=fingerprint,
+        machine=machine,
+        now=now,
+        machine_registered=_machine_registered(license_key),
+        recent_moves=lambda key: moves_in_last_30_days(key, now),
+    )
+
+
+def _history(license_key, *, event, uid, now, code="", detail="", is_move=False, actor=AGENT, ip=""):
+    from audit.context import current_ip
+
+    ActivationEvent.objects.create(
+        license=license_key,
+        machine_uid=uid,
+        event=event,
+        code=code,
+        detail=detail[:500],
+        is_move=is_move,
+        actor_label=actor_label(actor),
+        ip=ip or current_ip(),
+        created_at=now,
+    )
+
+
+def activation_token(license_key: LicenseKey, uid: str, now: datetime) -> str:
+    """The signed activation token (AGENT_PROTOCOL.md "Activation token")."""
+    lease_end = now + timedelta(days=settings.LICENSE_TOKEN_LEASE_DAYS)
+    ends = license_key.effective_expires_at
+    expires = min(ends, lease_end) if ends else lease_end
+    return signing.jws_sign(
+        {
+            "iss": settings.LICENSE_ISSUER,
+            "sub": str(license_key.public_id),
+            "iat": int(now.timestamp()),
+            "nbf": int(now.timestamp()),
+            "exp": int(expires.timestamp()),
+            "machine_uid": uid,
+            "org": str(license_key.organization.uuid),
+            "kind": license_key.kind,
+            "edition": license_key.edition,
+            "environment": license_key.environment.name if license_key.environment_id else None,
+            "capabilities": license_key.capabilities,
+        }
+    )
+
+
+def _lock_or_create_machine(uid: str, fingerprint: Fingerprint | None, name: str, now: datetime) -> Machine:
+    machine = Machine.objects.select_for_update().filter(uid=uid).first()
+    if machine is not None:
+        return machine
+    try:
+        with transaction.atomic():
+            Machine.objects.create(uid=uid, name=name, first_seen_at=now, last_seen_at=now, **_components(fingerprint))
+    except IntegrityError:
+        pass  # another request created it first
+    return Machine.objects.select_for_update().get(uid=uid)
+
+
+def _components(fingerprint: Fingerprint | None) -> dict[str, str]:
+    if fingerprint is None:
+        return {}
+    return {
+        "mac": fingerprint.mac,
+        "cpu_id": fingerprint.cpu_id,
+        "hostname": fingerprint.hostname,
+        "product_version": fingerprint.product_version,
+    }
+
+
+@transaction.atomic
+def license_activate(
+    *,
+    key_text: str,
+    uid: str,
+    fingerprint: Fingerprint | None,
+    machine_name: str = "",
+    actor=AGENT,
+    manual: bool = False,
+) -> AgentOutcome:
+    """Bind a key to a machine if it is free and issue an activation token (online or manual)."""
+    now = now_utc()
+    license_key = license_find(key_text, for_update=True)
+    if license_key is None:
+        return AgentOutcome(Verdict(Code.NOT_FOUND, "No such license key."), now=now)
+    machine = _machine_for(license_key, uid, for_update=True)
+    verdict = _verdict(license_key, Action.ACTIVATE, uid, fingerprint, machine, now)
+    if not verdict.valid:
+        return AgentOutcome(verdict, license_key, now=now)
+
+    if license_key.is_bindable:
+        machine = _lock_or_create_machine(uid, fingerprint, machine_name, now)
+        if machine.organization_id not in (None, license_key.organization_id):
+            verdict = Verdict(Code.ORGANIZATION_MISMATCH, "This machine is registered to another organization.")
+            return AgentOutcome(verdict, license_key, now=now)
+        machine_before = machine.snapshot()
+        newly_bound = license_key.machine_id is None
+        if machine.organization_id is None:
+            machine.organization = license_key.organization
+            machine.bound_at = now
+        if license_key.environment_id and machine.environment_id != license_key.environment_id:
+            machine.environment = license_key.environment
+        for name, value in _components(fingerprint).items():
+            setattr(machine, name, value)
+        if machine_name:
+            machine.name = machine_name[:200]
+        machine.last_seen_at = now
+        machine.save()
+        if newly_bound:
+            license_key.machine = machine
+            license_key.bound_at = now
+            license_key.last_machine_uid = uid
+            license_key.released_by = ""
+            license_key.save(update_fields=["machine", "bound_at", "last_machine_uid", "released_by", "updated_at"])
+            audit_record(
+                actor=actor,
+                action="license.activate_manual" if manual else "license.activate",
+                organization=license_key.organization,
+                obj=license_key,
+                after={"machine": uid, "move": verdict.is_move, "hostname": machine.hostname},
+            )
+            if machine_before["organization"] is None:
+                audit_record(
+                    actor=actor,
+                    action="machine.bind",
+                    organization=license_key.organization,
+                    obj=machine,
+                    before=machine_before,
+                    after=machine.snapshot(),
+                )
+    elif machine is not None and now - machine.last_seen_at >= timedelta(seconds=settings.MACHINE_SEEN_WRITE_SECONDS):
+        Machine.objects.filter(pk=machine.pk).update(last_seen_at=now)
+
+    _history(
+        license_key,
+        event=ActivationEvent.Event.MANUAL_ACTIVATE if manual else ActivationEvent.Event.ACTIVATE,
+        uid=uid,
+        now=now,
+        code=verdict.code,
+        is_move=verdict.is_move,
+        actor=actor,
+    )
+    token = activation_token(license_key, uid, now)
+    return AgentOutcome(verdict, license_key, machine, token, now=now)
+
+
+def license_validate(*, key_text: str, uid: str, fingerprint: Fingerprint) -> AgentOutcome:
+    """The heartbeat: one query for the key (and its bound machine), a write at most once a minute."""
+    now = now_utc()
+    license_key = license_find(key_text)
+    if license_key is None:
+        return AgentOutcome(Verdict(Code.NOT_FOUND, "No such license key."), now=now)
+    machine = _machine_for(license_key, uid)
+    verdict = _verdict(license_key, Action.VALIDATE, uid, fingerprint, machine, now)
+    if verdict.valid and machine is not None:
+        _machine_seen(license_key, machine, fingerprint, now)
+    return AgentOutcome(verdict, license_key, machine, now=now)
+
+
+def _machine_seen(license_key: LicenseKey, machine: Machine, fingerprint: Fingerprint, now: datetime) -> None:
+    """Record that a machine was seen; write only if a minute passed or its details changed."""
+    components = _components(fingerprint)
+    changes = {name: value for name, value in components.items() if getattr(machine, name) != value}
+    stale = now - machine.last_seen_at >= timedelta(seconds=settings.MACHINE_SEEN_WRITE_SECONDS)
+    if not changes and not stale:
+        return
+    with transaction.atomic():
+        Machine.objects.filter(pk=machine.pk).update(last_seen_at=now, **changes)
+        if changes:
+            detail = ", ".join(f"{name}: {getattr(machine, name) or '—'} → {value}" for name, value in changes.items())
+            _history(license_key, event=ActivationEvent.Event.VALIDATE, uid=machine.uid, now=now, code=Code.VALID, detail=detail)
+    machine.last_seen_at = now
+    for name, value in changes.items():
+        setattr(machine, name, value)
+
+
+@transaction.atomic
+def license_deactivate(*, key_text: str, uid: str, fingerprint: Fingerprint) -> AgentOutcome:
+    """Release this machine's binding; the machine itself stays bound to its organization."""
+    now = now_utc()
+    license_key = license_find(key_text, for_update=True)
+    if license_key is None:
+        return AgentOutcome(Verdict(Code.NOT_FOUND, "No such license key."), now=now)
+    machine = _machine_for(license_key, uid)
+    verdict = _verdict(license_key, Action.DEACTIVATE, uid, fingerprint, machine, now)
+    if not verdict.valid:
+        return AgentOutcome(verdict, license_key, now=now)
+    if license_key.machine_id is not None and license_key.machine.uid == uid:
+        before = license_key.snapshot()
+        _release(license_key, released_by=LicenseKey.Released.DEACTIVATE)
+        license_key.save(update_fields=["machine", "bound_at", "last_machine_uid", "released_by", "updated_at"])
+        _history(license_key, event=ActivationEvent.Event.DEACTIVATE, uid=uid, now=now, code=Code.DEACTIVATED)
+        audit_record(
+            actor=AGENT,
+            action="license.deactivate",
+            organization=license_key.organization,
+            obj=license_key,
+            before=before,
+            after=license_key.snapshot(),
+        )
+        detail = "This machine's activation was released; the key can be activated again."
+    else:
+        detail = "This key was not activated on this machine; nothing changed."
+    return AgentOutcome(Verdict(Code.DEACTIVATED, detail), license_key, now=now)

@@ -1,0 +1,213 @@
+"""Settings, read from the environment (django-environ). See README "Production".
+
+Every value has a safe default for a development run except the secrets,
+which a development run (DEBUG on) creates under ``var/`` on first start;
+with DEBUG off a missing secret stops the portal with a clear message.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+
+def _setting(name: str, reader, **kwargs):
+    """Read one variable, turning a malformed value into a message that names it."""
+    try:
+        return reader(name, **kwargs)
+    except (ValueError, TypeError, ImproperlyConfigured) as error:
+        raise ImproperlyConfigured(f"The environment variable {name} has a bad value: {error}") from error
+
+
+DEBUG = _setting("DEBUG", env.bool, default=False)
+AUTO_CREATE_SECRETS = _setting("AUTO_CREATE_SECRETS", env.bool, default=DEBUG)
+SECRETS_DIR = Path(_setting("SECRETS_DIR", env.str, default=str(BASE_DIR / "var")))
+
+
+def _secret_from_file(name: str, path: Path, make) -> str:
+    """A secret from variable NAME, else from file NAME_FILE (default ``path``)."""
+    value = _setting(name, env.str, default="")
+    if value:
+        return value
+    file_path = Path(_setting(f"{name}_FILE", env.str, default=str(path)))
+    if file_path.exists():
+        return file_path.read_text().strip()
+    if not AUTO_CREATE_SECRETS:
+        raise ImproperlyConfigured(f"{name} is not set and {file_path} does not exist (set {name} or {name}_FILE).")
+    file_path.parent.mkdir(parents=True, exist_ok=True)
+    file_path.touch(mode=0o600)
+    file_path.write_text(make())
+    print(f"Created {name} in {file_path} (keep it secret).", file=sys.stderr)
+    return file_path.read_text().strip()
+
+
+def _new_fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+SECRET_KEY = _secret_from_file("SECRET_KEY", SECRETS_DIR / "secret-key", lambda: secrets.token_urlsafe(50))
+if len(SECRET_KEY) < 32:
+    raise ImproperlyConfigured("SECRET_KEY must be at least 32 characters long.")
+
+# Keys encrypting license keys at rest: comma-separated Fernet keys, the first encrypts.
+ENCRYPTION_KEYS = [
+    key.strip()
+    for key in _secret_from_file("ENCRYPTION_KEYS", SECRETS_DIR / "encryption-keys", _new_fernet_key)
+    .replace("\n", ",")
+    .split(",")
+    if key.strip()
+]
+# The Ed25519 signing keyring (JSON), inline or in a file; see licenses/signing.py.
+SIGNING_KEYS = _setting("SIGNING_KEYS", env.str, default="")
+SIGNING_KEYS_FILE = _setting("SIGNING_KEYS_FILE", env.str, default=str(SECRETS_DIR / "signing-keys.json"))
+
+ALLOWED_HOSTS = _setting(
+    "ALLOWED_HOSTS", env.list, default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else ["127.0.0.1", "localhost"]
+)
+CSRF_TRUSTED_ORIGINS = _setting("CSRF_TRUSTED_ORIGINS", env.list, default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "audit",
+    "organizations",
+    "environments",
+    "licenses",
+]
+
+MIDDLEWARE = [
+    "licensing_portal.middleware.RequestContextMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "licensing_portal.urls"
+WSGI_APPLICATION = "licensing_portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": _setting("DATABASE_URL", env.db, default=f"sqlite:///{BASE_DIR / 'var' / 'portal.sqlite3'}"),
+}
+DATABASES["default"].setdefault("CONN_MAX_AGE", _setting("CONN_MAX_AGE", env.int, default=60))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = _setting("REDIS_URL", env.str, default="")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_USER_MODEL = "organizations.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = _setting("TIME_ZONE", env.str, default="UTC")
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(_setting("STATIC_ROOT", env.str, default=str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_MANIFEST_STRICT = False
+
+EMAIL_BACKEND = _setting("EMAIL_BACKEND", env.str, default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = _setting("DEFAULT_FROM_EMAIL", env.str, default="licensing-portal@localhost")
+
+# The portal's own rules.
+LICENSE_ISSUER = _setting("LICENSE_ISSUER", env.str, default="licensing-portal")
+LICENSE_TOKEN_LEASE_DAYS = _setting("LICENSE_TOKEN_LEASE_DAYS", env.int, default=30)
+LICENSE_TRIAL_DAYS = 30
+LICENSE_GRACE_DAYS = 7
+MACHINE_SEEN_WRITE_SECONDS = 60  # "last seen" is written at most once a minute per machine
+
+# Behind a proxy: the header that carries the client's address, set by the proxy only.
+TRUSTED_PROXY_IP_HEADER = _setting("TRUSTED_PROXY_IP_HEADER", env.str, default="")
+
+# Security (see README "Security"); production runs with DEBUG off behind TLS.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False
+SECURE_SSL_REDIRECT = _setting("SECURE_SSL_REDIRECT", env.bool, default=False)
+SESSION_COOKIE_SECURE = _setting("SESSION_COOKIE_SECURE", env.bool, default=not DEBUG)
+CSRF_COOKIE_SECURE = _setting("CSRF_COOKIE_SECURE", env.bool, default=not DEBUG)
+SECURE_HSTS_SECONDS = _setting("SECURE_HSTS_SECONDS", env.int, default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+if _setting("SECURE_PROXY_SSL_HEADER", env.bool, default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": _setting("LOG_LEVEL", env.str, default="INFO")},
+    "loggers": {"django.server": {"level": "WARNING"}},
+}
+
+# Rate limits (see README "Security"): events per window, counted in REDIS_URL when set.
+API_RATE_LIMIT_PER_IP = _setting("API_RATE_LIMIT_PER_IP", env.int, default=1200)  # per minute
+API_RATE_LIMIT_PER_KEY = _setting("API_RATE_LIMIT_PER_KEY", env.int, default=60)  # per minute
+SIGN_IN_FAILURE_LIMIT = _setting("SIGN_IN_FAILURE_LIMIT", env.int, default=5)  # per 15 minutes, per account and per IP
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440

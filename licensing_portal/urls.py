@@ -1,0 +1,22 @@
+"""The portal's routes: the agent API under /api/v1/, the pages, and /admin/ for super-admins."""
+
+from django.contrib import admin
+from django.urls import path, re_path
+
+from licenses import api
+
+api_patterns = [
+    path("api/v1/activate", api.activate, name="api_activate"),
+    path("api/v1/validate", api.validate, name="api_validate"),
+    path("api/v1/deactivate", api.deactivate, name="api_deactivate"),
+    path("api/v1/jwks", api.jwks, name="api_jwks"),
+    path("api/v1/openapi.json", api.openapi, name="api_openapi"),
+    path(".well-known/jwks.json", api.jwks, name="well_known_jwks"),
+    path("healthz", api.healthz, name="healthz"),
+    re_path(r"^api/(?P<path>.*)$", api.route_not_found),
+]
+
+urlpatterns = [
+    *api_patterns,
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,118 @@
+"""Organizations and their subscription: create, edit, suspend and resume."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from audit.services import audit_record
+from organizations.models import Edition, Organization
+
+
+def organization_slug_for(name: str) -> str:
+    """A free slug derived from ``name`` (acme, acme-2, …)."""
+    base = slugify(name)[:70] or "organization"
+    slug, number = base, 2
+    while Organization.objects.filter(slug=slug).exists():
+        slug, number = f"{base}-{number}", number + 1
+    return slug
+
+
+@transaction.atomic
+def organization_create(
+    *,
+    actor,
+    name: str,
+    edition: str = Edition.PAID,
+    subscription_days: int = 365,
+    slug: str = "",
+    subscription_starts_at: datetime | None = None,
+    subscription_ends_at: datetime | None = None,
+) -> Organization:
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "An organization needs a name."})
+    if edition not in Edition.values:
+        raise ValidationError({"edition": f"Edition must be one of {', '.join(Edition.values)}."})
+    if subscription_days < 0:
+        raise ValidationError({"subscription_days": "Subscription days cannot be negative."})
+    now = timezone.now()
+    starts = subscription_starts_at or now
+    ends = subscription_ends_at or starts + timedelta(days=subscription_days)
+    if ends < starts:
+        raise ValidationError({"subscription_ends_at": "The subscription cannot end before it starts."})
+    if slug and Organization.objects.filter(slug=slug).exists():
+        raise ValidationError({"slug": f"The slug {slug!r} is taken."})
+    organization = Organization.objects.create(
+        name=name,
+        slug=slug or organization_slug_for(name),
+        edition=edition,
+        subscription_starts_at=starts,
+        subscription_ends_at=ends,
+    )
+    audit_record(
+        actor=actor, action="organization.create", organization=organization, obj=organization, after=organization.snapshot()
+    )
+    return organization
+
+
+@transaction.atomic
+def organization_update(*, organization: Organization, actor, **fields) -> Organization:
+    """Change name, slug, edition, subscription dates or transfer limit."""
+    organization = Organization.objects.select_for_update().get(pk=organization.pk)
+    before = organization.snapshot()
+    allowed = {"name", "slug", "edition", "subscription_starts_at", "subscription_ends_at", "transfer_limit"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"cannot change {', '.join(sorted(unknown))}")
+    for name, value in fields.items():
+        setattr(organization, name, value)
+    if organization.subscription_ends_at < organization.subscription_starts_at:
+        raise ValidationError({"subscription_ends_at": "The subscription cannot end before it starts."})
+    if Organization.objects.exclude(pk=organization.pk).filter(slug=organization.slug).exists():
+        raise ValidationError({"slug": f"The slug {organization.slug!r} is taken."})
+    organization.save()
+    if organization.snapshot() != before:
+        audit_record(
+            actor=actor,
+            action="organization.update",
+            organization=organization,
+            obj=organization,
+            before=before,
+            after=organization.snapshot(),
+        )
+    return organization
+
+
+@transaction.atomic
+def organization_set_status(*, organization: Organization, actor, status: str) -> Organization:
+    if status not in Organization.Status.values:
+        raise ValidationError({"status": f"Status must be one of {', '.join(Organization.Status.values)}."})
+    organization = Organization.objects.select_for_update().get(pk=organization.pk)
+    before = organization.snapshot()
+    if organization.status != status:
+        organization.status = status
+        organization.save(update_fields=["status"])
+        action = "organization.suspend" if status == Organization.Status.SUSPENDED else "organization.resume"
+        audit_record(
+            actor=actor, action=action, organization=organization, obj=organization, before=before, after=organization.snapshot()
+        )
+    return organization
+
+
+def organization_lookup(reference: str) -> Organization:
+    """An organization by uuid or slug (the command line's ORG)."""
+    import uuid
+
+    try:
+        return Organization.objects.get(uuid=uuid.UUID(reference))
+    except (ValueError, Organization.DoesNotExist):
+        pass
+    try:
+        return Organization.objects.get(slug=reference)
+    except Organization.DoesNotExist:
+        raise Organization.DoesNotExist(f"No organization with uuid or slug {reference!r}.") from None
