@@ -78,12 +78,14 @@ def machine_detach(*, machine: Machine, actor) -> list[str]:
     """
     from licenses.models import ActivationEvent, LicenseKey
 
+    # Lock order everywhere: keys first, then machines (activation does the same), so no deadlock.
+    bound_keys = list(LicenseKey.objects.select_for_update().filter(machine=machine).order_by("pk"))
     machine = Machine.objects.select_for_update().get(pk=machine.pk)
     before = machine.snapshot()
     organization = machine.organization
     now = timezone.now()
     released = []
-    for license_key in LicenseKey.objects.select_for_update().filter(machine=machine).order_by("pk"):
+    for license_key in bound_keys:
         license_key.machine = None
         license_key.bound_at = None
         license_key.last_machine_uid = machine.uid

@@ -157,7 +157,7 @@ def _release(license_key: LicenseKey, *, released_by: str) -> None:
 @transaction.atomic
 def license_revoke(*, license_key: LicenseKey, actor, reason: str = "", deleting: bool = False) -> LicenseKey:
     """Revoke a key for good: it answers REVOKED everywhere and releases its machine."""
-    license_key = LicenseKey.objects.select_for_update().select_related("machine").get(pk=license_key.pk)
+    license_key = LicenseKey.objects.select_for_update(of=("self",)).select_related("machine").get(pk=license_key.pk)
     if license_key.status == LicenseKey.Status.REVOKED and not deleting:
         raise ValidationError("This key is already revoked.")
     before = license_key.snapshot()

@@ -116,3 +116,40 @@ def organization_lookup(reference: str) -> Organization:
         return Organization.objects.get(slug=reference)
     except Organization.DoesNotExist:
         raise Organization.DoesNotExist(f"No organization with uuid or slug {reference!r}.") from None
+
+
+@transaction.atomic
+def user_create(
+    *, actor, username: str, role: str, organization: Organization | None = None, email: str = "", password: str | None = None
+):
+    """Create a portal user with a role; super-admins also get Django admin access."""
+    from organizations.models import User
+
+    if role not in User.Role.values:
+        raise ValidationError({"role": f"Role must be one of {', '.join(User.Role.values)}."})
+    if role in (User.Role.ORG_ADMIN, User.Role.CO_ADMIN) and organization is None:
+        raise ValidationError({"organization": "Organization admins and co-admins belong to an organization."})
+    if User.objects.filter(username__iexact=username).exists():
+        raise ValidationError({"username": f"The username {username!r} is taken."})
+    is_super = role == User.Role.SUPER_ADMIN
+    user = User(
+        username=username,
+        email=email,
+        role=role,
+        organization=None if is_super else organization,
+        is_staff=is_super,
+        is_superuser=is_super,
+    )
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.save()
+    audit_record(
+        actor=actor,
+        action="user.create",
+        organization=user.organization,
+        obj=user,
+        after={"username": username, "role": role, "organization": organization.slug if organization else None},
+    )
+    return user

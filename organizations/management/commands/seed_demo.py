@@ -1,0 +1,74 @@
+"""Demo data for a first look: two organizations, environments, one key of every kind, users."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from environments.services import environment_create
+from licenses.models import Kind
+from licenses.services import license_issue
+from organizations.models import Organization, User
+from organizations.services import organization_create, user_create
+
+
+class Command(BaseCommand):
+    help = "Load demo data once (idempotent) and print the super-admin's sign-in."
+
+    def handle(self, *args, **options):
+        password_file = Path(settings.SECRETS_DIR) / "demo-sign-in.txt"
+        with transaction.atomic():
+            if not Organization.objects.filter(slug="acme").exists():
+                self._seed()
+            if not User.objects.filter(username="admin").exists() or not password_file.exists():
+                password = secrets.token_urlsafe(12)
+                admin = User.objects.filter(username="admin").first() or user_create(
+                    actor=None, username="admin", role=User.Role.SUPER_ADMIN, email="admin@example.com"
+                )
+                admin.set_password(password)
+                admin.save(update_fields=["password"])
+                password_file.parent.mkdir(parents=True, exist_ok=True)
+                password_file.write_text(password)
+                password_file.chmod(0o600)
+        password = password_file.read_text().strip()
+        self.stdout.write(
+            "\n  Licensing portal demo: http://127.0.0.1:8000/\n"
+            f"  Sign in as super-admin:  admin / {password}\n"
+            f"  Organization admin:      acme-admin / {password}\n"
+            f"  (password kept in {password_file})\n"
+        )
+
+    def _seed(self) -> None:
+        password = secrets.token_urlsafe(12)
+        (Path(settings.SECRETS_DIR) / "demo-sign-in.txt").write_text(password)
+        acme = organization_create(actor=None, name="Acme Corp", subscription_days=365)
+        globex = organization_create(actor=None, name="Globex", edition="trial", subscription_days=14)
+        production = environment_create(organization=acme, actor=None, name="Production")
+        environment_create(organization=acme, actor=None, name="Sandbox")
+        environment_create(organization=globex, actor=None, name="Production")
+        admin = user_create(actor=None, username="admin", role=User.Role.SUPER_ADMIN, email="admin@example.com", password=password)
+        acme_admin = user_create(
+            actor=None, username="acme-admin", role=User.Role.ORG_ADMIN, organization=acme, password=password
+        )
+        user_create(actor=None, username="acme-coadmin", role=User.Role.CO_ADMIN, organization=acme, password=password)
+        partner = user_create(actor=None, username="partner", role=User.Role.PARTNER, password=password)
+        license_issue(organization=acme, kind=Kind.MACHINE, actor=admin, environment=production, description="Agent 1")
+        license_issue(
+            organization=acme, kind=Kind.TEMPORARY, actor=admin, ttl=timedelta(hours=8), issued_to=partner,
+            description="Partner support session",
+        )
+        license_issue(
+            organization=acme,
+            kind=Kind.SERVER,
+            actor=acme_admin,
+            machine_name="acme-srv01",
+            expires_on=(timezone.now() + timedelta(days=180)).date(),
+            description="Reporting server",
+        )
+        license_issue(organization=acme, kind=Kind.TRIAL, actor=acme_admin, description="Stopgap while renewing")
