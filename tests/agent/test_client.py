@@ -1,8 +1,8 @@
 """The HTTP client against a fake portal: signed verdicts, forged/altered/replayed answers, retries."""
 
 import json
-from email.utils import format_datetime
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 from licensing_agent.client import (
