@@ -29,7 +29,11 @@ def environment_create(*, organization: Organization, actor, name: str) -> Envir
         raise ValidationError({"name": f"{organization.name} already has an environment named {name}."})
     environment = Environment.objects.create(organization=organization, name=name)
     audit_record(
-        actor=actor, action="environment.create", organization=organization, obj=environment, after=environment.snapshot()
+        actor=actor,
+        action="environment.create",
+        organization=organization,
+        obj=environment,
+        after=environment.snapshot(),
     )
     return environment
 

@@ -139,7 +139,10 @@ def _rate_check(request, key_text: str) -> None:
         retry_after = ratelimit.hit(limit, identity)
         if retry_after:
             raise _Refusal(
-                429, "RATE_LIMITED", f"Too many requests; retry in {retry_after} seconds.", {"Retry-After": str(retry_after)}
+                429,
+                "RATE_LIMITED",
+                f"Too many requests; retry in {retry_after} seconds.",
+                {"Retry-After": str(retry_after)},
             )
 
 
@@ -157,7 +160,9 @@ def json_errors(view):
         except (OperationalError, InterfaceError) as error:
             logger.warning("database unavailable: %s", type(error).__name__)
             _close_broken_connection()
-            return error_response(503, "UNAVAILABLE", "The license service is unavailable; retry later.", {"Retry-After": "5"})
+            return error_response(
+                503, "UNAVAILABLE", "The license service is unavailable; retry later.", {"Retry-After": "5"}
+            )
         except DatabaseError:
             logger.exception("database error in the agent API")
             _close_broken_connection()
@@ -199,10 +204,14 @@ activate = agent_endpoint(
     )
 )
 validate = agent_endpoint(
-    lambda *, key, fingerprint, machine_name: license_validate(key_text=key, uid=fingerprint.uid, fingerprint=fingerprint)
+    lambda *, key, fingerprint, machine_name: license_validate(
+        key_text=key, uid=fingerprint.uid, fingerprint=fingerprint
+    )
 )
 deactivate = agent_endpoint(
-    lambda *, key, fingerprint, machine_name: license_deactivate(key_text=key, uid=fingerprint.uid, fingerprint=fingerprint)
+    lambda *, key, fingerprint, machine_name: license_deactivate(
+        key_text=key, uid=fingerprint.uid, fingerprint=fingerprint
+    )
 )
 
 

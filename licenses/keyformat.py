@@ -75,10 +75,7 @@ def key_build(
         raise ValueError("a key needs exactly 16 random bytes")
     seconds = int(issued_at.timestamp())
     signed = (
-        struct.pack(">BB", VERSION, KIND_CODES[kind])
-        + organization_id.bytes
-        + struct.pack(">Q", seconds)
-        + random_part
+        struct.pack(">BB", VERSION, KIND_CODES[kind]) + organization_id.bytes + struct.pack(">Q", seconds) + random_part
     )
     signature = private_key.sign(SIGNATURE_CONTEXT + signed)
     body = base64.urlsafe_b64encode(signed + signature).rstrip(b"=").decode("ascii")
@@ -108,10 +105,7 @@ def key_parse(text: str) -> ParsedKey:
         body = base64.urlsafe_b64decode(body_text + "==")
     except (binascii.Error, ValueError) as error:
         raise KeyFormatError("the key's body is not base64url") from error
-    if (
-        len(body) != BODY_LENGTH
-        or base64.urlsafe_b64encode(body).rstrip(b"=").decode("ascii") != body_text
-    ):
+    if len(body) != BODY_LENGTH or base64.urlsafe_b64encode(body).rstrip(b"=").decode("ascii") != body_text:
         raise KeyFormatError("the key's body has the wrong length")
     version, kind_code = struct.unpack(">BB", body[:2])
     if version != VERSION:

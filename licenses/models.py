@@ -232,7 +232,9 @@ class LicenseKey(models.Model):
         if self.kind in (Kind.MACHINE, Kind.TEMPORARY) and not organization.subscription_active(now):
             return Verdict(Code.SUBSCRIPTION_EXPIRED, f"The subscription of {organization.name} is not active.")
         if self.environment_id is not None and not self.environment.is_usable:
-            return Verdict(Code.ENVIRONMENT_DISABLED, f"The environment {self.environment.name} is {self.environment.status}.")
+            return Verdict(
+                Code.ENVIRONMENT_DISABLED, f"The environment {self.environment.name} is {self.environment.status}."
+            )
         if machine is not None and machine.organization_id not in (None, organization.pk):
             return Verdict(Code.ORGANIZATION_MISMATCH, "This machine is registered to another organization.")
         if self.kind == Kind.TEMPORARY:
@@ -310,9 +312,7 @@ class ActivationEvent(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["license", "-created_at"], name="activation_license_created"),
-            models.Index(
-                fields=["license", "created_at"], condition=Q(is_move=True), name="activation_license_moves"
-            ),
+            models.Index(fields=["license", "created_at"], condition=Q(is_move=True), name="activation_license_moves"),
         ]
 
     def __str__(self) -> str:

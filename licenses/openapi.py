@@ -194,10 +194,16 @@ def openapi_document(server_url: str) -> dict:
         },
         "servers": [{"url": server_url.rstrip("/")}],
         "paths": {
-            "/api/v1/activate": _agent_operation("activate", "Bind a key to this machine; get a token.", "ActivateRequest"),
-            "/api/v1/validate": _agent_operation("validate", "Heartbeat: may the key be used here now?", "AgentRequest"),
+            "/api/v1/activate": _agent_operation(
+                "activate", "Bind a key to this machine; get a token.", "ActivateRequest"
+            ),
+            "/api/v1/validate": _agent_operation(
+                "validate", "Heartbeat: may the key be used here now?", "AgentRequest"
+            ),
             "/api/v1/deactivate": _agent_operation("deactivate", "Release this machine's binding.", "AgentRequest"),
-            "/api/v1/jwks": _public_get("jwks", "The JWK Set of the signing keys.", {"$ref": "#/components/schemas/JWKS"}),
+            "/api/v1/jwks": _public_get(
+                "jwks", "The JWK Set of the signing keys.", {"$ref": "#/components/schemas/JWKS"}
+            ),
             "/.well-known/jwks.json": _public_get(
                 "jwks_well_known", "The JWK Set of the signing keys.", {"$ref": "#/components/schemas/JWKS"}
             ),

@@ -220,7 +220,12 @@ def license_find(text: str, *, for_update: bool = False) -> LicenseKey | None:
     digest = keyformat.key_digest(parsed.text)
     queryset = LicenseKey.objects.for_verdict()
     if for_update:
-        queryset = queryset.select_for_update(of=("self",))
+        # Lock first, then read with the joins: a row re-read after waiting for the lock would
+        # otherwise come back with its new machine_id but the joined machine as it was before.
+        locked = LicenseKey.objects.select_for_update().filter(digest=digest).values_list("pk", flat=True).first()
+        if locked is None:
+            return None
+        queryset = queryset.filter(pk=locked)
     license_key = queryset.filter(digest=digest).first()
     if license_key is None or not hmac.compare_digest(license_key.digest, digest):
         return None
@@ -241,7 +246,9 @@ class AgentOutcome:
 
 def _machine_registered(license_key: LicenseKey):
     def check(machine: Machine) -> bool:
-        return Machine.objects.filter(pk=machine.pk).filter(registered_machine_filter(license_key.organization)).exists()
+        return (
+            Machine.objects.filter(pk=machine.pk).filter(registered_machine_filter(license_key.organization)).exists()
+        )
 
     return check
 
@@ -426,7 +433,14 @@ def _machine_seen(license_key: LicenseKey, machine: Machine, fingerprint: Finger
         Machine.objects.filter(pk=machine.pk).update(last_seen_at=now, **changes)
         if changes:
             detail = ", ".join(f"{name}: {getattr(machine, name) or '—'} → {value}" for name, value in changes.items())
-            _history(license_key, event=ActivationEvent.Event.VALIDATE, uid=machine.uid, now=now, code=Code.VALID, detail=detail)
+            _history(
+                license_key,
+                event=ActivationEvent.Event.VALIDATE,
+                uid=machine.uid,
+                now=now,
+                code=Code.VALID,
+                detail=detail,
+            )
     machine.last_seen_at = now
     for name, value in changes.items():
         setattr(machine, name, value)

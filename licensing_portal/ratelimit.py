@@ -50,5 +50,5 @@ def count(limit: Limit, identity: str, *, now: float | None = None) -> int:
     now = time.time() if now is None else now
     try:
         return int(cache.get(f"rl:{limit.scope}:{identity}:{int(now // limit.window)}", 0))
-    except Exception:
+    except Exception:  # noqa: BLE001 - any cache failure
         return 0

@@ -83,7 +83,9 @@ class User(AbstractUser):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(role="super_admin") | models.Q(role="partner") | models.Q(organization__isnull=False),
+                condition=models.Q(role="super_admin")
+                | models.Q(role="partner")
+                | models.Q(organization__isnull=False),
                 name="user_org_admins_belong_to_an_organization",
             ),
         ]

@@ -55,7 +55,11 @@ def organization_create(
         subscription_ends_at=ends,
     )
     audit_record(
-        actor=actor, action="organization.create", organization=organization, obj=organization, after=organization.snapshot()
+        actor=actor,
+        action="organization.create",
+        organization=organization,
+        obj=organization,
+        after=organization.snapshot(),
     )
     return organization
 
@@ -99,7 +103,12 @@ def organization_set_status(*, organization: Organization, actor, status: str) -
         organization.save(update_fields=["status"])
         action = "organization.suspend" if status == Organization.Status.SUSPENDED else "organization.resume"
         audit_record(
-            actor=actor, action=action, organization=organization, obj=organization, before=before, after=organization.snapshot()
+            actor=actor,
+            action=action,
+            organization=organization,
+            obj=organization,
+            before=before,
+            after=organization.snapshot(),
         )
     return organization
 
@@ -120,7 +129,13 @@ def organization_lookup(reference: str) -> Organization:
 
 @transaction.atomic
 def user_create(
-    *, actor, username: str, role: str, organization: Organization | None = None, email: str = "", password: str | None = None
+    *,
+    actor,
+    username: str,
+    role: str,
+    organization: Organization | None = None,
+    email: str = "",
+    password: str | None = None,
 ):
     """Create a portal user with a role; super-admins also get Django admin access."""
     from organizations.models import User

@@ -43,8 +43,18 @@ def command(name: str, *args) -> dict:
     return json.loads(out.getvalue())
 
 
-FINGERPRINT = {"mac": "00:1a:2b:3c:4d:5e", "cpu_id": "BFEBFBFF000906EA", "hostname": "acme-srv01", "product_version": "4.4.2"}
-OTHER_MACHINE = {"mac": "00:aa:bb:cc:dd:ee", "cpu_id": "AFEBFBFF000906EB", "hostname": "globex-01", "product_version": "4.4.2"}
+FINGERPRINT = {
+    "mac": "00:1a:2b:3c:4d:5e",
+    "cpu_id": "BFEBFBFF000906EA",
+    "hostname": "acme-srv01",
+    "product_version": "4.4.2",
+}
+OTHER_MACHINE = {
+    "mac": "00:aa:bb:cc:dd:ee",
+    "cpu_id": "AFEBFBFF000906EB",
+    "hostname": "globex-01",
+    "product_version": "4.4.2",
+}
 
 
 class Agent:

@@ -125,7 +125,9 @@ def test_trial_key_expires_after_30_days_with_paid_capabilities(agent, trial_key
 
 def test_server_key_is_valid_through_its_date(org, monkeypatch):
     today = timezone.now().date()
-    key = command("issue_key", org["id"], "--kind", "server", "--machine-name", "acme-srv01", "--expires", today.isoformat())
+    key = command(
+        "issue_key", org["id"], "--kind", "server", "--machine-name", "acme-srv01", "--expires", today.isoformat()
+    )
     assert key["expires_at"] == (today + timedelta(days=1)).strftime("%Y-%m-%dT00:00:00Z")
     agent = Agent()
     assert agent.activate(key["key"])["code"] == "VALID"
@@ -227,7 +229,9 @@ def test_detach_is_not_a_move(machine_key):
     key = machine_key["key"]
     assert first.activate(key)["code"] == "VALID"
     for _ in range(5):
-        holder = first if LicenseKey.objects.get(public_id=machine_key["id"]).machine.hostname == "acme-srv01" else second
+        holder = (
+            first if LicenseKey.objects.get(public_id=machine_key["id"]).machine.hostname == "acme-srv01" else second
+        )
         other = second if holder is first else first
         command("detach_machine", holder.verdict("validate", key)["machine"]["uid"])
         assert other.activate(key)["code"] == "VALID"

@@ -23,4 +23,8 @@ class Command(JSONCommand):
         if license_key is None:
             raise ObjectDoesNotExist("No such key or key id.")
         license_key = license_revoke(license_key=license_key, actor=None, reason=reason)
-        return {"id": str(license_key.public_id), "status": license_key.status, "revoked_at": rfc3339(license_key.revoked_at)}
+        return {
+            "id": str(license_key.public_id),
+            "status": license_key.status,
+            "revoked_at": rfc3339(license_key.revoked_at),
+        }

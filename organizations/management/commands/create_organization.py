@@ -12,9 +12,7 @@ class Command(JSONCommand):
         parser.add_argument("--subscription-days", type=int, default=365, help="0 means it ends now.")
 
     def run(self, *, name, edition, subscription_days, **options):
-        organization = organization_create(
-            actor=None, name=name, edition=edition, subscription_days=subscription_days
-        )
+        organization = organization_create(actor=None, name=name, edition=edition, subscription_days=subscription_days)
         return {
             "id": str(organization.uuid),
             "name": organization.name,

@@ -52,7 +52,9 @@ class Command(BaseCommand):
         production = environment_create(organization=acme, actor=None, name="Production")
         environment_create(organization=acme, actor=None, name="Sandbox")
         environment_create(organization=globex, actor=None, name="Production")
-        admin = user_create(actor=None, username="admin", role=User.Role.SUPER_ADMIN, email="admin@example.com", password=password)
+        admin = user_create(
+            actor=None, username="admin", role=User.Role.SUPER_ADMIN, email="admin@example.com", password=password
+        )
         acme_admin = user_create(
             actor=None, username="acme-admin", role=User.Role.ORG_ADMIN, organization=acme, password=password
         )
@@ -60,7 +62,11 @@ class Command(BaseCommand):
         partner = user_create(actor=None, username="partner", role=User.Role.PARTNER, password=password)
         license_issue(organization=acme, kind=Kind.MACHINE, actor=admin, environment=production, description="Agent 1")
         license_issue(
-            organization=acme, kind=Kind.TEMPORARY, actor=admin, ttl=timedelta(hours=8), issued_to=partner,
+            organization=acme,
+            kind=Kind.TEMPORARY,
+            actor=admin,
+            ttl=timedelta(hours=8),
+            issued_to=partner,
             description="Partner support session",
         )
         license_issue(

@@ -11,5 +11,7 @@ class Command(JSONCommand):
         parser.add_argument("status", choices=Organization.Status.values)
 
     def run(self, *, organization, status, **options):
-        organization = organization_set_status(organization=organization_lookup(organization), actor=None, status=status)
+        organization = organization_set_status(
+            organization=organization_lookup(organization), actor=None, status=status
+        )
         return {"id": str(organization.uuid), "status": organization.status}
