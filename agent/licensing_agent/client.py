@@ -146,6 +146,7 @@ class PortalClient:
         refresh_keys: Callable[[str], bool] | None = None,
         timeout: float = 10.0,
         max_attempts: int = 4,
+        network_attempts: int = 2,
         backoff: float = 0.5,
         max_wait: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
@@ -156,6 +157,7 @@ class PortalClient:
         self.refresh_keys = refresh_keys
         self.timeout = timeout
         self.max_attempts = max(1, max_attempts)
+        self.network_attempts = max(1, network_attempts)
         self.backoff = backoff
         self.max_wait = max_wait
         self.sleep = sleep
@@ -237,9 +239,15 @@ class PortalClient:
         return Verdict.from_body(data, kid=kid)
 
     def _request(self, method: str, path: str, payload: dict | None) -> tuple[int, dict, bytes]:
-        """One HTTP exchange, retried on 429/503 and on network errors; (status, headers, body)."""
+        """One HTTP exchange; (status, headers, body).
+
+        429 and 503 are retried up to ``max_attempts`` times, after ``Retry-After`` (capped at
+        ``max_wait``) or an exponential back-off; a refused or reset connection is retried up to
+        ``network_attempts`` times in all; a timeout is not retried.
+        """
         data = None if payload is None else json.dumps(payload, separators=(",", ":")).encode("utf-8")
         last_error = "no attempt made"
+        network_failures = 0
         for attempt in range(1, self.max_attempts + 1):
             request = urllib.request.Request(self.portal_url + path, data=data, method=method)
             request.add_header("Accept", "application/json")
@@ -259,6 +267,9 @@ class PortalClient:
             except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
                 reason = getattr(error, "reason", error)
                 last_error = f"cannot reach the portal at {self.portal_url}: {reason}"
+                network_failures += 1
+                if network_failures >= self.network_attempts or isinstance(reason, TimeoutError):
+                    break  # offline is the common case: decide quickly (a timeout already waited)
             if attempt < self.max_attempts:
                 wait = retry_after if retry_after is not None else self.backoff * 2 ** (attempt - 1)
                 self.sleep(min(self.max_wait, wait) + (random.uniform(0, 0.1) if retry_after is None else 0))

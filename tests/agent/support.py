@@ -178,6 +178,29 @@ class FakePortal:
         return [(endpoint, data) for endpoint, data in self.requests if not endpoint.startswith("/")]
 
 
+class IssuingPortal(FakePortal):
+    """A fake portal that answers ``code`` (VALID by default) and hands out activation tokens like the real one."""
+
+    def __init__(self, organization: uuid.UUID, **kwargs):
+        super().__init__(**kwargs)
+        self.organization = organization
+        self.code = "VALID"
+        self.clock = Clock()
+        self.respond = self.answer
+
+    def answer(self, endpoint: str, request: dict) -> Response:
+        from licensing_agent.fingerprint import machine_uid
+
+        code = "DEACTIVATED" if endpoint == "deactivate" and self.code == "VALID" else self.code
+        extra = {}
+        if endpoint == "activate" and code == "VALID":
+            uid = machine_uid(**request["fingerprint"])
+            extra["activation"] = self.signer.token(
+                token_claims(uid, organization=self.organization, now=self.clock.now)
+            )
+        return self.signed(verdict_body(request, code=code, time=self.clock.now, **extra))
+
+
 def unused_port_url() -> str:
     """A loopback URL where nothing listens (the port was free a moment ago)."""
     import socket

@@ -8,37 +8,27 @@ from datetime import timedelta
 import pytest
 from licensing_agent import Agent, AgentError, TokenError
 from licensing_agent.client import PortalUnreachable
-from licensing_agent.fingerprint import machine_uid
 from licensing_agent.keys import parse_key
 from licensing_agent.state import format_time
 from licensing_agent.trust import may_refresh_keys
 
-from tests.agent.support import MACHINE, Clock, FakePortal, Signer, token_claims, unused_port_url, verdict_body
+from tests.agent.support import (
+    MACHINE,
+    Clock,
+    FakePortal,
+    IssuingPortal,
+    Signer,
+    token_claims,
+    unused_port_url,
+    verdict_body,
+)
 
 ORG = uuid.uuid4()
 
 
-class Portal(FakePortal):
-    """A fake portal that also hands out activation tokens, like the real one."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.code = "VALID"
-        self.clock = Clock()
-        self.respond = self.answer
-
-    def answer(self, endpoint, request):
-        code = "DEACTIVATED" if endpoint == "deactivate" and self.code == "VALID" else self.code
-        extra = {}
-        if endpoint == "activate" and code == "VALID":
-            uid = machine_uid(**request["fingerprint"])
-            extra["activation"] = self.signer.token(token_claims(uid, organization=ORG, now=self.clock.now))
-        return self.signed(verdict_body(request, code=code, time=self.clock.now, **extra))
-
-
 @pytest.fixture
 def portal():
-    with Portal() as fake:
+    with IssuingPortal(ORG) as fake:
         yield fake
 
 
