@@ -3,3 +3,6 @@ from django.apps import AppConfig
 
 class LicensesConfig(AppConfig):
     name = "licenses"
+
+    def ready(self):
+        from licensing_portal import checks  # noqa: F401  (registers the start-up check of the secrets)

@@ -6,6 +6,10 @@ import re
 import uuid
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection
+from django.http import HttpResponse
+from django.template import TemplateDoesNotExist
+from django.template.loader import render_to_string
 
 from audit.context import request_context
 
@@ -35,4 +39,49 @@ class RequestContextMiddleware:
         with request_context(request_id=request.request_id, ip=request.client_ip):
             response = self.get_response(request)
         response["X-Request-ID"] = request.request_id
+        return response
+
+
+class SecurityHeadersMiddleware:
+    """A strict Content-Security-Policy (no inline script) on every page."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
+        response.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        response.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        return response
+
+
+class DatabaseUnavailableMiddleware:
+    """A clear 503 page when the database is down; the next request reconnects by itself."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, (OperationalError, InterfaceError)):
+            return None
+        try:
+            connection.close()
+        except Exception:  # noqa: BLE001 - the connection is already broken
+            pass
+        if request.path.startswith("/api/"):
+            from licenses.api import error_response
+
+            return error_response(
+                503, "UNAVAILABLE", "The license service is unavailable; retry later.", {"Retry-After": "5"}
+            )
+        try:
+            body = render_to_string("503.html", request=None)
+        except TemplateDoesNotExist:
+            body = "<!doctype html><title>Unavailable</title><h1>The portal is unavailable</h1>"
+        response = HttpResponse(body, status=503)
+        response["Retry-After"] = "5"
         return response

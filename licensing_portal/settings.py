@@ -29,6 +29,19 @@ def _setting(name: str, reader, **kwargs):
         raise ImproperlyConfigured(f"The environment variable {name} has a bad value: {error}") from error
 
 
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
+def _strict_bool(name: str, default: bool = False) -> bool:
+    """A boolean variable: true/false, yes/no, on/off, 1/0; anything else is an error."""
+    value = env.str(name, default=str(default)).strip().lower()
+    if value not in _TRUE | _FALSE:
+        raise ValueError(f"{value!r} is not a boolean (use true or false)")
+    return value in _TRUE
+
+
+env.bool = _strict_bool  # every boolean below is read strictly
+
 DEBUG = _setting("DEBUG", env.bool, default=False)
 AUTO_CREATE_SECRETS = _setting("AUTO_CREATE_SECRETS", env.bool, default=DEBUG)
 SECRETS_DIR = Path(_setting("SECRETS_DIR", env.str, default=str(BASE_DIR / "var")))
@@ -94,6 +107,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "licensing_portal.middleware.RequestContextMiddleware",
+    "licensing_portal.middleware.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -102,6 +116,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "licensing_portal.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "licensing_portal.urls"
@@ -188,10 +203,11 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
-SECURE_SSL_REDIRECT = _setting("SECURE_SSL_REDIRECT", env.bool, default=False)
+SECURE_SSL_REDIRECT = _setting("SECURE_SSL_REDIRECT", env.bool, default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
 SESSION_COOKIE_SECURE = _setting("SESSION_COOKIE_SECURE", env.bool, default=not DEBUG)
 CSRF_COOKIE_SECURE = _setting("CSRF_COOKIE_SECURE", env.bool, default=not DEBUG)
-SECURE_HSTS_SECONDS = _setting("SECURE_HSTS_SECONDS", env.int, default=0)
+SECURE_HSTS_SECONDS = _setting("SECURE_HSTS_SECONDS", env.int, default=0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
 if _setting("SECURE_PROXY_SSL_HEADER", env.bool, default=False):
@@ -211,3 +227,11 @@ API_RATE_LIMIT_PER_IP = _setting("API_RATE_LIMIT_PER_IP", env.int, default=1200)
 API_RATE_LIMIT_PER_KEY = _setting("API_RATE_LIMIT_PER_KEY", env.int, default=60)  # per minute
 SIGN_IN_FAILURE_LIMIT = _setting("SIGN_IN_FAILURE_LIMIT", env.int, default=5)  # per 15 minutes, per account and per IP
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
+AUTHENTICATION_BACKENDS = ["licensing_portal.auth.LockoutModelBackend"]
+
+# A content security policy with no inline script (see licensing_portal/middleware.py).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
