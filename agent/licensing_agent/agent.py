@@ -132,12 +132,12 @@ class Agent:
         """Activate ``license_key`` on this machine; store the key and the activation token."""
         with self._lock:
             state = self.state_file.load()
+            fingerprint = self.fingerprint()
             try:
                 key = parse_key(license_key)
-            except KeyFormatError as error:
-                return self._status(False, "NOT_FOUND", f"not a license key: {error}", "offline")
+            except KeyFormatError as error:  # a typo: the portal would answer NOT_FOUND too
+                return Status(False, "NOT_FOUND", f"not a license key: {error}", "offline", fingerprint.uid)
             client = self._client(state)
-            fingerprint = self.fingerprint()
             warnings = list(fingerprint.warnings)
             try:
                 verdict = self._call(
@@ -156,15 +156,7 @@ class Agent:
                 if state.license_key == key.text:
                     state.token = None
                 self.state_file.save(state)
-                return self._status(
-                    False,
-                    verdict.code,
-                    verdict.detail,
-                    "portal",
-                    verdict=verdict,
-                    warnings=warnings,
-                    uid=fingerprint.uid,
-                )
+                return _answered(verdict, fingerprint, warnings)
             self._set_key(state, key.text, fingerprint.product_version)
             token = None
             if verdict.activation:
@@ -174,16 +166,7 @@ class Agent:
                 except TokenError as error:
                     warnings.append(f"the activation token is not usable offline: {error}")
             self.state_file.save(state)
-            return self._status(
-                True,
-                verdict.code,
-                verdict.detail,
-                "portal",
-                verdict=verdict,
-                token=token,
-                warnings=warnings,
-                uid=fingerprint.uid,
-            )
+            return _answered(verdict, fingerprint, warnings, token)
 
     def validate(self) -> Status:
         """The heartbeat: ask the portal; without a trusted answer, apply the offline rules."""
@@ -213,16 +196,7 @@ class Agent:
                 token = self._stored_token(state, fingerprint.uid)
                 if _token_needs_renewal(token, verdict, self.clock()):
                     token = self._renew_token(state, client, fingerprint, warnings) or token
-            return self._status(
-                verdict.valid,
-                verdict.code,
-                verdict.detail,
-                "portal",
-                verdict=verdict,
-                token=token,
-                warnings=warnings,
-                uid=fingerprint.uid,
-            )
+            return _answered(verdict, fingerprint, warnings, token)
 
     def deactivate(self) -> Status:
         """Release this machine's binding; raises ``PortalError`` when there is no trusted answer."""
@@ -237,9 +211,7 @@ class Agent:
             if verdict.code == "DEACTIVATED":
                 state.token = None
             self.state_file.save(state)
-            return self._status(
-                False, verdict.code, verdict.detail, "portal", verdict=verdict, uid=fingerprint.uid
-            )
+            return _answered(verdict, fingerprint, [])
 
     # --- offline -----------------------------------------------------------------------------
 
@@ -278,14 +250,15 @@ class Agent:
             state.product_version = fingerprint.product_version
             state.see_time(self.clock())
             self.state_file.save(state)
-            return self._status(
+            detail = f"activated manually until {format_time(token.expires_at)}"
+            return Status(
                 True,
                 "TOKEN_VALID",
-                f"activated manually until {format_time(token.expires_at)}",
+                detail,
                 "offline",
+                fingerprint.uid,
                 token=token,
-                warnings=list(fingerprint.warnings),
-                uid=fingerprint.uid,
+                warnings=fingerprint.warnings,
             )
 
     def inspect(self, text: str) -> KeyReport:
@@ -410,28 +383,15 @@ class Agent:
                 warnings.append(str(save_error))
         if error is not None and not isinstance(error, PortalUnreachable | UntrustedAnswer):
             warnings.append("the portal gave no verdict (an HTTP error): treated as no answer")
-        return self._status(
+        return Status(
             decision.licensed,
             decision.code,
             decision.detail,
             connection,
+            fingerprint.uid,
             token=decision.token,
-            warnings=warnings,
+            warnings=tuple(warnings),
             grace_ends_at=decision.grace_ends_at,
-            uid=fingerprint.uid,
-        )
-
-    def _status(
-        self, licensed: bool, code: str, detail: str, connection: str, *, uid: str | None = None, **extra
-    ) -> Status:
-        if uid is None:
-            try:
-                uid = self.machine_uid()
-            except (AgentError, fingerprints.FingerprintError):
-                uid = ""
-        extra["warnings"] = tuple(extra.get("warnings") or ())
-        return Status(
-            licensed=licensed, code=code, detail=detail, connection=connection, machine_uid=uid, **extra
         )
 
 
@@ -445,3 +405,22 @@ def _token_needs_renewal(token: ActivationToken | None, verdict: Verdict, now: d
     if token.expires_at - now > lease / 2:
         return False
     return verdict.expires_at is None or verdict.expires_at > token.expires_at + timedelta(minutes=1)
+
+
+def _answered(
+    verdict: Verdict,
+    fingerprint: fingerprints.Fingerprint,
+    warnings: list[str],
+    token: ActivationToken | None = None,
+) -> Status:
+    """The status of a trusted verdict."""
+    return Status(
+        verdict.valid,
+        verdict.code,
+        verdict.detail,
+        "portal",
+        fingerprint.uid,
+        verdict=verdict,
+        token=token,
+        warnings=tuple(warnings),
+    )
