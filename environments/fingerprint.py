@@ -69,7 +69,7 @@ def fingerprint_parse(data: object) -> Fingerprint:
         version=normalize_version(values["product_version"]),
     )
     for name in ("mac", "cpu_id", "hostname", "version"):
-        if not getattr(fingerprint, name) or "\n" in getattr(fingerprint, name):
+        if not getattr(fingerprint, name):
             field = "product_version" if name == "version" else name
             raise FingerprintError(f"fingerprint.{field} is empty after normalising")
     return fingerprint

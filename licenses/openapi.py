@@ -23,17 +23,17 @@ _SCHEMAS = {
         "type": "object",
         "required": ["mac", "cpu_id", "hostname", "product_version"],
         "properties": {
-            "mac": {"type": "string", "minLength": 1, "maxLength": 255, "examples": ["00:1a:2b:3c:4d:5e"]},
-            "cpu_id": {"type": "string", "minLength": 1, "maxLength": 255, "examples": ["BFEBFBFF000906EA"]},
-            "hostname": {"type": "string", "minLength": 1, "maxLength": 255, "examples": ["acme-srv01"]},
-            "product_version": {"type": "string", "minLength": 1, "maxLength": 255, "examples": ["4.4.2"]},
+            "mac": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "\\S", "examples": ["00:1a:2b:3c:4d:5e"]},
+            "cpu_id": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "\\S", "examples": ["BFEBFBFF000906EA"]},
+            "hostname": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "\\S", "examples": ["acme-srv01"]},
+            "product_version": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "\\S", "examples": ["4.4.2"]},
         },
     },
     "AgentRequest": {
         "type": "object",
         "required": ["license_key", "fingerprint"],
         "properties": {
-            "license_key": {"type": "string", "minLength": 1, "maxLength": 1024},
+            "license_key": {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": "\\S"},
             "fingerprint": {"$ref": "#/components/schemas/Fingerprint"},
             "nonce": {"type": ["string", "null"], "pattern": "^[A-Za-z0-9_-]{1,64}$"},
         },

@@ -123,3 +123,11 @@ def temporary_key(org):
 @pytest.fixture
 def trial_key(org):
     return command("issue_key", org["id"], "--kind", "trial")
+
+
+@pytest.fixture
+def registered_agent(machine_key):
+    """An agent whose machine is a registered machine of Acme (it holds Acme's machine key)."""
+    agent = Agent()
+    assert agent.activate(machine_key["key"])["code"] == "VALID"
+    return agent

@@ -1,0 +1,49 @@
+"""The database going away: 503 JSON on the API, and recovery by itself when it is back."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from tests.conftest import FINGERPRINT
+
+# The test database on SQLite is in memory, which Django never closes: run where a server can go away.
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def database_down(transactional_db):
+    """Point the connection at a database that cannot be reached; give it back afterwards."""
+    saved = dict(connection.settings_dict)
+
+    def go_down():
+        connection.close()
+        connection.settings_dict["PORT"] = "1"  # nothing listens there
+
+    def come_back():
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(saved)
+
+    yield go_down, come_back
+    come_back()
+
+
+def test_api_answers_503_json_while_the_database_is_down_and_recovers(database_down, machine_key):
+    go_down, come_back = database_down
+    client = Client()
+    body = json.dumps({"license_key": machine_key["key"], "fingerprint": FINGERPRINT})
+    go_down()
+    for path in ("/api/v1/activate", "/api/v1/validate"):
+        response = client.post(path, body, content_type="application/json")
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "UNAVAILABLE"
+        assert response["Retry-After"]
+    health = client.get("/healthz")
+    assert health.status_code == 503 and health.json()["error"]["code"] == "UNAVAILABLE"
+    come_back()
+    assert client.post("/api/v1/activate", body, content_type="application/json").json()["code"] == "VALID"
+    assert client.get("/healthz").json() == {"status": "ok"}
