@@ -276,9 +276,45 @@ def test_a_rotated_signing_key(activated, portal):
     assert activated.status().code == "TOKEN_VALID"  # the token signed with the old key still holds
 
 
-def test_fake_helpers_agree_with_the_portal():
-    """The fake portal's verdicts have the portal's shape (a guard for the unit tests)."""
-    assert set(verdict_body({"nonce": "n"})) >= {"valid", "code", "detail", "license", "time", "nonce"}
-    assert machine_uid(**MACHINE, product_version="4.4.2") == (
-        "0f1b6ff645458c48cfc2c6058f9240062dacdb68b1f948daff82299c4e8c908a"
+def test_the_fake_portal_speaks_like_the_real_one(activated, portal, machine_key):
+    """The unit tests' fake verdicts have the real verdicts' shape."""
+    fingerprint = activated.fingerprint().as_request()
+    body = {"license_key": machine_key["key"], "fingerprint": fingerprint, "nonce": "n-1"}
+    request = urllib.request.Request(
+        f"{portal}/api/v1/validate", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
     )
+    with urllib.request.urlopen(request) as response:
+        real = json.loads(response.read())
+    fake = verdict_body({"nonce": "n-1"})
+    assert set(real) == set(fake)
+    assert set(real["license"]) == set(fake["license"])
+    assert set(real["machine"]) == set(fake["machine"])
+    assert real["machine"]["uid"] == machine_uid(**fingerprint)
+
+
+def test_the_command_line_against_the_portal(portal, machine_key, tmp_path):
+    """``python -m agent`` in its own process, as a script would run it: exit codes 0, 1, 2."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repository = Path(__file__).resolve().parents[2]
+    machine = ["--mac", MACHINE["mac"], "--cpu-id", MACHINE["cpu_id"], "--hostname", MACHINE["hostname"]]
+
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "agent", *args, "--state", str(tmp_path / "cli.json"), *machine],
+            cwd=repository, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    result = run("activate", machine_key["key"], "--portal", portal, "--product-version", "4.4.2")
+    assert result.returncode == 0 and "Licensed: yes (VALID" in result.stdout, result.stderr
+    result = run("validate", "--json")
+    assert result.returncode == 0 and json.loads(result.stdout)["verdict"]["license_id"] == machine_key["id"]
+    assert run("status").returncode == 0
+    command("revoke_key", machine_key["id"])
+    result = run("validate")
+    assert result.returncode == 1 and "REVOKED" in result.stdout
+    assert run("inspect", machine_key["key"]).returncode == 0
+    assert run("activate", "LP1M-typo").returncode == 1
+    assert run("validate", "--portal", "not a url").returncode == 2
