@@ -39,8 +39,15 @@ def clock(portal):
 
 def make_agent(tmp_path, portal_url, clock, **overrides):
     options = dict(MACHINE) | overrides
-    return Agent(product_version="4.4.2", portal_url=portal_url, state_path=tmp_path / "state.json",
-                 clock=clock, sleep=lambda seconds: None, max_attempts=2, **options)  # fmt: skip
+    return Agent(
+        product_version="4.4.2",
+        portal_url=portal_url,
+        state_path=tmp_path / "state.json",
+        clock=clock,
+        sleep=lambda seconds: None,
+        max_attempts=2,
+        **options,
+    )
 
 
 @pytest.fixture

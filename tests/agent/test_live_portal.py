@@ -58,8 +58,14 @@ def clock():
 def make_agent(tmp_path, clock):
     def make(portal_url, *, state="state.json", **overrides):
         options = dict(MACHINE) | overrides
-        return Agent(product_version="4.4.2", portal_url=portal_url, state_path=tmp_path / state, clock=clock,
-                     sleep=lambda seconds: None, **options)  # fmt: skip
+        return Agent(
+            product_version="4.4.2",
+            portal_url=portal_url,
+            state_path=tmp_path / state,
+            clock=clock,
+            sleep=lambda seconds: None,
+            **options,
+        )
 
     return make
 
@@ -85,8 +91,11 @@ def test_activate_validate_deactivate(activated, machine_key, org, portal, make_
     assert (status.licensed, status.code) == (True, "VALID")
     verdict = status.verdict
     assert (verdict.license_id, verdict.kind, verdict.edition, verdict.environment) == (
-        machine_key["id"], "machine", "paid", "Production",
-    )  # fmt: skip
+        machine_key["id"],
+        "machine",
+        "paid",
+        "Production",
+    )
     assert verdict.organization == {"id": org["id"], "name": "Acme Live"}
     assert verdict.capabilities == {"save_data_configuration": True}
     assert verdict.machine_uid == activated.machine_uid()
@@ -304,8 +313,11 @@ def test_the_command_line_against_the_portal(portal, machine_key, tmp_path):
     def run(*args):
         return subprocess.run(
             [sys.executable, "-m", "agent", *args, "--state", str(tmp_path / "cli.json"), *machine],
-            cwd=repository, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            cwd=repository,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     result = run("activate", machine_key["key"], "--portal", portal, "--product-version", "4.4.2")
     assert result.returncode == 0 and "Licensed: yes (VALID" in result.stdout, result.stderr

@@ -69,8 +69,12 @@ def test_grace_period_of_seven_days_from_the_key_issue_date(signer):
 
 def test_the_grace_period_ends_with_the_license_when_a_verdict_said_so(signer):
     state = state_with(signer, issued=NOW - timedelta(days=1), token=False)
-    state.last_verdict = {"code": "VALID", "valid": True, "expires_at": format_time(NOW + timedelta(minutes=30)),
-                          "for_machine_uid": UID}  # fmt: skip
+    state.last_verdict = {
+        "code": "VALID",
+        "valid": True,
+        "expires_at": format_time(NOW + timedelta(minutes=30)),
+        "for_machine_uid": UID,
+    }
     assert decide(state, UID, NOW).licensed
     assert not decide(state, UID, NOW + timedelta(minutes=30)).licensed
 
