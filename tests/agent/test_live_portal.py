@@ -144,7 +144,12 @@ def test_a_renamed_machine_is_a_fingerprint_mismatch(activated, portal, make_age
     assert (status.licensed, status.code, status.changed) == (False, "FINGERPRINT_MISMATCH", ("hostname",))
 
 
-def test_manual_activation_with_a_code(machine_key, portal, make_agent):
+def test_manual_activation_with_a_code(machine_key, portal, make_agent, settings):
+    # pages render static URLs: no collectstatic manifest in a test run (as tests/views/conftest.py does)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
     agent = make_agent(portal)
     agent.pin()
     code = _manual_activation_code(machine_key["key"], agent.machine_uid())
@@ -159,15 +164,21 @@ def test_manual_activation_with_a_code(machine_key, portal, make_agent):
 
 
 def _manual_activation_code(key: str, uid: str) -> str:
-    """What the portal's manual-activation page gives (the same service, manual=True)."""
-    from licenses.services import license_activate
+    """What the portal's manual-activation page gives a super-admin for this key and UID."""
+    import re
 
-    spaced_uid = " ".join(uid[i : i + 8] for i in range(0, 64, 8)).upper()
-    from environments.fingerprint import machine_uid_normalize
+    from django.contrib.auth import get_user_model
+    from django.test import Client
 
-    outcome = license_activate(key_text=key, uid=machine_uid_normalize(spaced_uid), fingerprint=None, manual=True)
-    assert outcome.verdict.valid, outcome.verdict
-    return outcome.token
+    call_command("createsuperuser", interactive=False, username="vendor", email="vendor@example.com", verbosity=0)
+    browser = Client()
+    browser.force_login(get_user_model().objects.get(username="vendor"))
+    spaced_uid = " ".join(uid[i : i + 8] for i in range(0, 64, 8)).upper()  # as a person types it
+    page = browser.post("/activate/", {"license_key": key, "machine_uid": spaced_uid, "machine_name": "air-gapped"})
+    assert page.status_code == 200, page.content.decode()[:2000]
+    match = re.search(r'data-testid="activation-code">([^<]+)<', page.content.decode())
+    assert match, "the page shows no activation code"
+    return match.group(1).strip()
 
 
 def test_offline_with_a_token(activated, make_agent, clock):

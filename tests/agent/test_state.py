@@ -70,7 +70,7 @@ def test_readers_never_see_a_half_written_file(tmp_path):
 
     reader = threading.Thread(target=read)
     reader.start()
-    for index in range(200):
+    for index in range(60):
         state_file.save(State(license_key=str(index) * 50_000))
     stop.set()
     reader.join()
