@@ -151,13 +151,15 @@ class Agent:
                 return self._offline(state, fingerprint, error, warnings)
             if not key.verify(self.pinned_keys_of(state).public_keys()):
                 warnings.append("the key's signature does not hold against the pinned keys")
-            self._record(state, verdict, fingerprint)
+            if verdict.valid:
+                self._set_key(state, key.text, fingerprint.product_version)
+            # A refused activation of another key says nothing about the stored one (only the time counts).
+            self._record(state, verdict, fingerprint, about_stored_key=state.license_key in (None, key.text))
             if not verdict.valid:
                 if state.license_key == key.text:
                     state.token = None
                 self.state_file.save(state)
                 return _answered(verdict, fingerprint, warnings)
-            self._set_key(state, key.text, fingerprint.product_version)
             token = None
             if verdict.activation:
                 try:
@@ -208,8 +210,7 @@ class Agent:
             client = self._client(state)
             verdict = self._call(state, client, lambda: client.deactivate(state.license_key, fingerprint))
             self._record(state, verdict, fingerprint)
-            if verdict.code == "DEACTIVATED":
-                state.token = None
+            state.token = None  # released (DEACTIVATED), or refused (REVOKED...): no token holds any more
             self.state_file.save(state)
             return _answered(verdict, fingerprint, [])
 
@@ -348,11 +349,20 @@ class Agent:
         except TokenError:
             return None
 
-    def _record(self, state: State, verdict: Verdict, fingerprint: fingerprints.Fingerprint) -> None:
+    def _record(
+        self,
+        state: State,
+        verdict: Verdict,
+        fingerprint: fingerprints.Fingerprint,
+        *,
+        about_stored_key: bool = True,
+    ) -> None:
+        """Remember a trusted verdict: its time (clock set back), and the answer for the offline rules."""
         state.see_time(self.clock())
         if verdict.time is not None:
             state.see_time(verdict.time)
-        state.last_verdict = verdict.summary() | {"for_machine_uid": fingerprint.uid}
+        if about_stored_key:
+            state.last_verdict = verdict.summary() | {"for_machine_uid": fingerprint.uid}
 
     def _set_key(self, state: State, key: str, product_version: str) -> None:
         if state.license_key != key:

@@ -282,3 +282,22 @@ def test_the_product_version_is_remembered_from_activate(activated, tmp_path, cl
     assert agent.machine_uid() == activated.machine_uid()
     with pytest.raises(AgentError, match="product version"):
         Agent(state_path=tmp_path / "other.json", **MACHINE).machine_uid()
+
+
+def test_a_refused_other_key_leaves_the_stored_license_alone(activated, portal, tmp_path, clock):
+    portal.code = "REVOKED"
+    other = portal.signer.license_key("machine", ORG)
+    assert activated.activate(other).code == "REVOKED"
+    portal.code = "VALID"
+    state = activated.state_file.load()
+    assert state.license_key != other and state.token
+    offline = make_agent(tmp_path, unused_port_url(), clock).validate()
+    assert (offline.licensed, offline.code) == (True, "TOKEN_VALID")
+
+
+def test_activating_another_key_replaces_the_stored_one(activated, portal, key):
+    other = portal.signer.license_key("server", ORG)
+    status = activated.activate(other)
+    assert status.licensed
+    state = activated.state_file.load()
+    assert state.license_key == other and state.last_verdict["code"] == "VALID"
