@@ -6,81 +6,29 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from audit.models import AuditEvent
 from licenses.models import ActivationEvent, LicenseKey
 from tests.conftest import FINGERPRINT, command
+from tests.support.servers import gunicorn, worker_pids
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def database_url() -> str:
-    settings = connection.settings_dict
-    return f"postgres://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}"
-
-
-def worker_pids(master: int) -> list[int]:
-    children = Path(f"/proc/{master}/task/{master}/children")
-    return [int(pid) for pid in children.read_text().split()] if children.exists() else []
-
-
 @pytest.fixture
-def gunicorn():
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "API_RATE_LIMIT_PER_IP": "100000",
-        "API_RATE_LIMIT_PER_KEY": "1000",
-    }
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "licensing_portal.wsgi",
-            "--workers",
-            "2",
-            "--preload",
-            "--bind",
-            f"127.0.0.1:{port}",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(f"{url}/healthz", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail("gunicorn did not start")
-    yield process, url
-    process.terminate()
-    process.wait(timeout=10)
+def server():
+    with gunicorn(workers=2, env={"API_RATE_LIMIT_PER_IP": "100000", "API_RATE_LIMIT_PER_KEY": "1000"}) as running:
+        yield running
 
 
-def test_killed_workers_leave_every_activation_whole(gunicorn):
-    process, url = gunicorn
+def test_killed_workers_leave_every_activation_whole(server):
+    process, url = server
     org = command("create_organization", "Killtest")
     command("create_environment", org["id"], "Production")
     keys = [command("issue_key", org["id"], "--kind", "machine", "--environment", "Production") for _ in range(60)]
