@@ -1,9 +1,9 @@
 """The portal's routes: the agent API under /api/v1/, the pages, and /admin/ for super-admins."""
 
-from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from licenses import api
+from organizations.admin import admin_site
 
 api_patterns = [
     path("api/v1/activate", api.activate, name="api_activate"),
@@ -18,5 +18,9 @@ api_patterns = [
 
 urlpatterns = [
     *api_patterns,
-    path("admin/", admin.site.urls),
+    path("admin/", admin_site.urls),
+    path("", include("organizations.urls")),
+    path("", include("environments.urls")),
+    path("", include("licenses.urls")),
+    path("", include("audit.urls")),
 ]

@@ -1,0 +1,61 @@
+"""Reads that depend on who asks: one organization's environments and machines."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.http import Http404
+
+from environments.models import Environment, Machine
+from organizations.models import Organization
+
+
+def environment_for_user(user, organization: Organization, environment_uuid) -> Environment:
+    """An environment of ``organization`` (already checked for ``user``), or a 404."""
+    if not user.can_manage(organization):
+        raise Http404("No such environment.")
+    try:
+        environment_uuid = uuid.UUID(str(environment_uuid))
+    except ValueError:
+        raise Http404("No such environment.") from None
+    environment = Environment.objects.filter(organization=organization, uuid=environment_uuid).first()
+    if environment is None:
+        raise Http404("No such environment.")
+    environment.organization = organization
+    return environment
+
+
+def machine_for_user(user, organization: Organization, uid: str) -> Machine:
+    """A machine bound to ``organization``, or a 404 (a machine of another organization is not found)."""
+    if not user.can_manage(organization):
+        raise Http404("No such machine.")
+    machine = Machine.objects.filter(organization=organization, uid=uid).select_related("environment").first()
+    if machine is None:
+        raise Http404("No such machine.")
+    machine.organization = organization
+    return machine
+
+
+def environments_of(organization: Organization) -> QuerySet[Environment]:
+    """All environments (attached first), each with how many machines it holds."""
+    return (
+        Environment.objects.filter(organization=organization)
+        .annotate(machine_count=Count("machines", filter=Q(machines__organization=organization)))
+        .order_by("deleted_at", "name", "pk")
+    )
+
+
+def machines_of(organization: Organization, environment: Environment | None = None) -> QuerySet[Machine]:
+    """Machines bound to ``organization`` (optionally one environment's), with the keys they hold."""
+    from licenses.models import LicenseKey
+
+    queryset = Machine.objects.filter(organization=organization)
+    if environment is not None:
+        queryset = queryset.filter(environment=environment)
+    keys = LicenseKey.objects.only("public_id", "kind", "machine_id", "issued_at").order_by("-issued_at", "-id")
+    return (
+        queryset.select_related("environment")
+        .prefetch_related(Prefetch("license_keys", queryset=keys, to_attr="bound_keys"))
+        .order_by("-last_seen_at", "-pk")
+    )

@@ -1,0 +1,121 @@
+"""Pages: add an environment, enable/disable/delete/re-attach it; machines, detach, primary."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from environments.forms import EnvironmentForm, EnvironmentStatusForm, MachinePrimaryForm
+from environments.models import Environment
+from environments.selectors import environment_for_user, environments_of, machine_for_user, machines_of
+from environments.services import environment_create, environment_set_status, machine_detach, machine_set_primary
+from licensing_portal.pages import form_add_service_errors, page_of
+from organizations.selectors import organization_for_user
+from organizations.views import organization_page_context
+
+STATUS_VERBS = {
+    Environment.Status.ENABLED: "enabled",
+    Environment.Status.DISABLED: "disabled",
+    Environment.Status.DELETED: "deleted",
+}
+
+
+@login_required
+@require_POST
+def environment_add(request, slug):
+    organization = organization_for_user(request.user, slug)
+    form = EnvironmentForm(request.POST)
+    if form.is_valid():
+        try:
+            environment = environment_create(
+                organization=organization, actor=request.user, name=form.cleaned_data["name"]
+            )
+        except ValidationError as error:
+            form_add_service_errors(form, error)
+        else:
+            messages.success(request, f"Environment {environment.name} added.")
+            return redirect(organization)
+    page = page_of(environments_of(organization), request)
+    context = organization_page_context(request, organization, "environments", page=page, form=form, now=timezone.now())
+    return render(request, "organizations/organization_environments.html", context, status=400)
+
+
+@login_required
+def environment_status(request, slug, environment_uuid):
+    """Enable, disable, delete (soft) or re-attach. Deleting asks for confirmation first (GET)."""
+    organization = organization_for_user(request.user, slug)
+    environment = environment_for_user(request.user, organization, environment_uuid)
+    if request.method == "POST":
+        form = EnvironmentStatusForm(request.POST)
+        if form.is_valid():
+            status = form.cleaned_data["status"]
+            reattaching = environment.deleted_at is not None and status == Environment.Status.ENABLED
+            try:
+                environment = environment_set_status(environment=environment, actor=request.user, status=status)
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+            else:
+                verb = "re-attached" if reattaching else STATUS_VERBS[status]
+                messages.success(request, f"Environment {environment.name} {verb}.")
+            return redirect(organization)
+    return render(
+        request,
+        "environments/environment_delete_confirm.html",
+        organization_page_context(request, organization, "environments", environment=environment),
+    )
+
+
+@login_required
+def machine_list(request, slug):
+    organization = organization_for_user(request.user, slug)
+    environment = None
+    if request.GET.get("environment"):
+        environment = environment_for_user(request.user, organization, request.GET["environment"])
+    page = page_of(machines_of(organization, environment), request)
+    environments = list(Environment.objects.filter(organization=organization).order_by("deleted_at", "name"))
+    return render(
+        request,
+        "environments/machine_list.html",
+        organization_page_context(
+            request, organization, "machines", page=page, environment=environment, environments=environments
+        ),
+    )
+
+
+@login_required
+def machine_detach_view(request, slug, uid):
+    """Detach a machine: GET says what will happen, POST does it."""
+    organization = organization_for_user(request.user, slug)
+    machine = machine_for_user(request.user, organization, uid)
+    if request.method == "POST":
+        released = machine_detach(machine=machine, actor=request.user)
+        count = len(released)
+        messages.success(
+            request,
+            f"Machine {machine} detached; {count} key{'s' if count != 1 else ''} can be activated again.",
+        )
+        return redirect(reverse("machine_list", args=[organization.slug]))
+    bound_keys = list(machine.license_keys.order_by("-issued_at"))
+    return render(
+        request,
+        "environments/machine_detach_confirm.html",
+        organization_page_context(request, organization, "machines", machine=machine, bound_keys=bound_keys),
+    )
+
+
+@login_required
+@require_POST
+def machine_primary(request, slug, uid):
+    organization = organization_for_user(request.user, slug)
+    machine = machine_for_user(request.user, organization, uid)
+    form = MachinePrimaryForm(request.POST)
+    if form.is_valid():
+        machine = machine_set_primary(machine=machine, actor=request.user, is_primary=form.cleaned_data["is_primary"])
+        state = "is now" if machine.is_primary else "is no longer"
+        messages.success(request, f"Machine {machine} {state} the primary machine.")
+    return redirect("machine_list", organization.slug)

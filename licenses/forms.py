@@ -1,0 +1,128 @@
+"""Forms of the license pages: issue, revoke, edit, delete, manual activation."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.utils import timezone
+
+from environments.fingerprint import FingerprintError, machine_uid_normalize
+from environments.models import Environment
+from licenses.models import LicenseKey
+from licenses.services import TEMPORARY_TTL_CHOICES
+from licensing_portal.pages import DateInput
+from organizations.models import Organization, User
+
+
+class MachineKeyForm(forms.Form):
+    environment = forms.ModelChoiceField(queryset=Environment.objects.none(), to_field_name="uuid", empty_label=None)
+    description = forms.CharField(max_length=500, required=False, help_text="e.g. which agent install it is for")
+
+    def __init__(self, *args, organization: Organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["environment"].queryset = Environment.objects.attached().filter(organization=organization)
+
+
+class RevokeForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500, widget=forms.Textarea(attrs={"rows": 3}), help_text="Recorded in the key's history."
+    )
+
+
+class TemporaryKeyForm(forms.Form):
+    ttl = forms.TypedChoiceField(
+        label="Time to live",
+        choices=[(int(ttl.total_seconds()), label) for ttl, label in TEMPORARY_TTL_CHOICES],
+        coerce=lambda seconds: timedelta(seconds=int(seconds)),
+        initial=int(TEMPORARY_TTL_CHOICES[1][0].total_seconds()),
+    )
+    issued_to = forms.ModelChoiceField(
+        queryset=User.objects.none(),
+        required=False,
+        empty_label="Nobody in particular",
+        label="Issued to",
+        help_text="A partner or developer who will see this key when they sign in.",
+    )
+    description = forms.CharField(max_length=500, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["issued_to"].queryset = User.objects.filter(role=User.Role.PARTNER, is_active=True).order_by(
+            "username"
+        )
+
+
+def _not_in_the_past(day):
+    if day is not None and day < timezone.now().date():
+        raise forms.ValidationError("The expiration date is in the past.")
+    return day
+
+
+class ServerKeyForm(forms.Form):
+    machine_name = forms.CharField(max_length=255, help_text="The server's host name, as the agent reports it.")
+    expires_on = forms.DateField(widget=DateInput(), label="Expires (UTC)", help_text="Valid through this day.")
+    description = forms.CharField(max_length=500, required=False)
+
+    def clean_expires_on(self):
+        return _not_in_the_past(self.cleaned_data.get("expires_on"))
+
+
+class ServerKeyEditForm(forms.Form):
+    description = forms.CharField(max_length=500, required=False)
+    status = forms.ChoiceField(
+        choices=[(LicenseKey.Status.ACTIVE, "Active"), (LicenseKey.Status.INACTIVE, "Inactive")],
+        widget=forms.RadioSelect,
+    )
+    expires_on = forms.DateField(widget=DateInput(), label="Expires (UTC)", help_text="Valid through this day.")
+
+    def __init__(self, *args, license_key: LicenseKey | None = None, **kwargs):
+        if license_key is not None:
+            kwargs.setdefault("initial", {}).update(
+                {
+                    "description": license_key.description,
+                    "status": license_key.status,
+                    "expires_on": (license_key.expires_at - timedelta(days=1)).date(),
+                }
+            )
+        super().__init__(*args, **kwargs)
+
+
+class ServerKeySelectionForm(forms.Form):
+    """The check-boxes of the server keys list."""
+
+    keys = forms.ModelMultipleChoiceField(
+        queryset=LicenseKey.objects.none(),
+        to_field_name="public_id",
+        error_messages={"required": "Select at least one key."},
+    )
+
+    def __init__(self, *args, organization: Organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["keys"].queryset = (
+            LicenseKey.objects.visible().filter(organization=organization, kind="server").order_by("-issued_at", "-id")
+        )
+
+
+class ManualActivationForm(forms.Form):
+    license_key = forms.CharField(
+        max_length=1024,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "autocomplete": "off"}),
+        help_text="Paste the whole key, e.g. LP1M-…",
+    )
+    machine_uid = forms.CharField(
+        max_length=200,
+        label="Machine UID",
+        widget=forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"}),
+        help_text="As the agent shows it; any case, spaces and dashes are fine.",
+    )
+    machine_name = forms.CharField(max_length=200, required=False, help_text="Optional label for the machine.")
+
+    def clean_license_key(self):
+        return self.cleaned_data["license_key"].strip()
+
+    def clean_machine_uid(self):
+        try:
+            return machine_uid_normalize(self.cleaned_data["machine_uid"])
+        except FingerprintError as error:
+            raise forms.ValidationError(str(error).capitalize() + ".") from None

@@ -1,0 +1,154 @@
+"""Reads that depend on who asks: keys, their history, the dashboard's numbers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.http import Http404
+
+from licenses.models import ActivationEvent, Kind, LicenseKey
+from organizations.models import Organization
+
+
+def license_key_for_user(user, public_id, *, to_reveal: bool = False) -> LicenseKey:
+    """A key that ``user`` may manage, or a 404 (never confirm that another organization's key exists).
+
+    ``to_reveal`` also lets a partner or developer have a temporary key that was issued to them.
+    """
+    if not user.is_authenticated:
+        raise Http404("No such license key.")
+    license_key = (
+        LicenseKey.objects.visible()
+        .select_related("organization", "environment", "machine", "requested_by", "issued_to", "revoked_by")
+        .filter(public_id=public_id)
+        .first()
+    )
+    if license_key is None:
+        raise Http404("No such license key.")
+    if user.can_manage(license_key.organization):
+        return license_key
+    if to_reveal and license_key.kind == Kind.TEMPORARY and license_key.issued_to_id == user.pk:
+        return license_key
+    raise Http404("No such license key.")
+
+
+def keys_of(organization: Organization, kind: str) -> QuerySet[LicenseKey]:
+    """One kind of an organization's keys, newest first (the index ``license_org_kind_issued``)."""
+    return (
+        LicenseKey.objects.visible()
+        .filter(organization=organization, kind=kind)
+        .select_related("environment", "machine", "requested_by", "issued_to")
+        .order_by("-issued_at", "-id")
+    )
+
+
+def _with_organization(rows, organization):
+    for row in rows:
+        row.organization = organization
+    return rows
+
+
+def temporary_keys_active(organization: Organization, now: datetime) -> QuerySet[LicenseKey]:
+    """Temporary keys that still work, the one that ends soonest first."""
+    return (
+        keys_of(organization, Kind.TEMPORARY)
+        .filter(status=LicenseKey.Status.ACTIVE, expires_at__gt=now)
+        .order_by("expires_at", "id")
+    )
+
+
+def temporary_keys_ended(organization: Organization, now: datetime, limit: int = 20) -> list[LicenseKey]:
+    """The latest temporary keys that no longer work (expired, revoked or inactive)."""
+    queryset = keys_of(organization, Kind.TEMPORARY).filter(
+        Q(expires_at__lte=now) | ~Q(status=LicenseKey.Status.ACTIVE)
+    )
+    return _with_organization(list(queryset[:limit]), organization)
+
+
+def temporary_keys_issued_to(user, now: datetime) -> tuple[list[LicenseKey], list[LicenseKey]]:
+    """A partner's own temporary keys: those that work (soonest end first), then the latest 20 ended."""
+    base = (
+        LicenseKey.objects.visible()
+        .filter(kind=Kind.TEMPORARY, issued_to=user)
+        .select_related("organization")
+        .order_by("-issued_at", "-id")
+    )
+    active = list(base.filter(status=LicenseKey.Status.ACTIVE, expires_at__gt=now).order_by("expires_at", "id")[:200])
+    ended = list(base.filter(Q(expires_at__lte=now) | ~Q(status=LicenseKey.Status.ACTIVE))[:20])
+    return active, ended
+
+
+def history_of(license_key: LicenseKey) -> QuerySet[ActivationEvent]:
+    return ActivationEvent.objects.filter(license=license_key).order_by("-created_at", "-id")
+
+
+def latest_trial_key(organization: Organization) -> LicenseKey | None:
+    row = keys_of(organization, Kind.TRIAL).first()
+    if row is not None:
+        row.organization = organization
+    return row
+
+
+def trial_banner_text(license_key: LicenseKey, now: datetime) -> str:
+    """The banner an agent running on a trial key shows its users."""
+    ends = license_key.effective_expires_at
+    days = max(0, (ends - now).days) if ends else 0
+    if license_key.state_label(now) != "Active":
+        return f"Trial license of {license_key.organization.name} has ended. Contact your vendor to renew."
+    return (
+        f"Trial license of {license_key.organization.name}: paid-edition features until "
+        f"{ends:%Y-%m-%d %H:%M} UTC ({days} day{'s' if days != 1 else ''} left)."
+    )
+
+
+# The dashboard -------------------------------------------------------------------------------------
+
+
+@dataclass
+class DashboardNumbers:
+    organizations: int
+    active_keys: dict[str, int]
+    expiring_soon: int
+    activations_per_day: list[tuple[date, int]]
+
+
+def dashboard_numbers(organizations: QuerySet[Organization], now: datetime, *, everything: bool) -> DashboardNumbers:
+    """The dashboard's counts, over every organization (``everything``) or over ``organizations``."""
+    keys = LicenseKey.objects.visible()
+    events = ActivationEvent.objects.all()
+    if not everything:
+        keys = keys.filter(organization__in=organizations)
+        events = events.filter(license__organization__in=organizations)
+    working = keys.filter(status=LicenseKey.Status.ACTIVE).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+    by_kind = dict(working.order_by().values_list("kind").annotate(count=Count("id")))
+    active_keys = {label: by_kind.get(value, 0) for value, label in Kind.choices}
+    soon = now + timedelta(days=30)
+    expiring = working.filter(
+        Q(expires_at__gt=now, expires_at__lte=soon)
+        | Q(
+            kind=Kind.MACHINE,
+            organization__subscription_ends_at__gt=now,
+            organization__subscription_ends_at__lte=soon,
+        )
+    ).count()
+    first_day = (now - timedelta(days=29)).date()
+    per_day = dict(
+        events.filter(
+            event__in=[ActivationEvent.Event.ACTIVATE, ActivationEvent.Event.MANUAL_ACTIVATE],
+            created_at__gte=datetime.combine(first_day, datetime.min.time(), tzinfo=now.tzinfo),
+        )
+        .annotate(day=TruncDate("created_at"))
+        .order_by()
+        .values_list("day")
+        .annotate(count=Count("id"))
+    )
+    days = [first_day + timedelta(days=offset) for offset in range(30)]
+    return DashboardNumbers(
+        organizations=organizations.count(),
+        active_keys=active_keys,
+        expiring_soon=expiring,
+        activations_per_day=[(day, per_day.get(day, 0)) for day in days],
+    )

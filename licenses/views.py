@@ -1,0 +1,363 @@
+"""Pages: license keys of an organization (machine, temporary, server, trial), a key's history,
+revoke, show a key again, bulk delete of server keys, and manual activation."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from licenses.forms import (
+    MachineKeyForm,
+    ManualActivationForm,
+    RevokeForm,
+    ServerKeyEditForm,
+    ServerKeyForm,
+    ServerKeySelectionForm,
+    TemporaryKeyForm,
+)
+from licenses.models import Kind, LicenseKey
+from licenses.selectors import (
+    history_of,
+    keys_of,
+    latest_trial_key,
+    license_key_for_user,
+    temporary_keys_active,
+    temporary_keys_ended,
+    trial_banner_text,
+)
+from licenses.services import (
+    license_activate,
+    license_delete_many,
+    license_find,
+    license_issue,
+    license_reveal,
+    license_revoke,
+    license_update,
+)
+from licensing_portal.pages import form_add_service_errors, page_of, secret_response
+from organizations.selectors import may_request_trial, organization_for_user, require_super_admin
+from organizations.views import organization_page_context
+
+LIST_KINDS = {
+    Kind.MACHINE: "Machine keys",
+    Kind.TRIAL: "Trial keys",
+    Kind.SERVER: "Server access keys",
+    Kind.TEMPORARY: "Temporary keys",
+}
+
+
+def _page_with_organization(queryset, request, organization):
+    page = page_of(queryset, request)
+    for row in page.rows:
+        row.organization = organization
+    return page
+
+
+# The licenses tab: machine keys (and a read-only list of every other kind) ----------------------
+
+
+def _license_list_context(request, organization, kind, form=None, **extra):
+    return organization_page_context(
+        request,
+        organization,
+        "licenses",
+        kind=kind,
+        kinds=LIST_KINDS,
+        page=_page_with_organization(keys_of(organization, kind), request, organization),
+        form=form or MachineKeyForm(organization=organization),
+        now=timezone.now(),
+        **extra,
+    )
+
+
+@login_required
+def license_list(request, slug):
+    organization = organization_for_user(request.user, slug)
+    kind = request.GET.get("kind") or Kind.MACHINE
+    if kind not in LIST_KINDS:
+        raise Http404("No such kind of key.")
+    return render(request, "licenses/license_list.html", _license_list_context(request, organization, kind))
+
+
+@login_required
+@require_POST
+def machine_key_issue(request, slug):
+    organization = organization_for_user(request.user, slug)
+    form = MachineKeyForm(request.POST, organization=organization)
+    if form.is_valid():
+        try:
+            license_key, text = license_issue(
+                organization=organization,
+                kind=Kind.MACHINE,
+                actor=request.user,
+                environment=form.cleaned_data["environment"],
+                description=form.cleaned_data["description"],
+            )
+        except ValidationError as error:
+            form_add_service_errors(form, error)
+        else:
+            context = _license_list_context(
+                request, organization, Kind.MACHINE, issued_key=license_key, issued_text=text
+            )
+            return secret_response(request, "licenses/license_list.html", context)
+    context = _license_list_context(request, organization, Kind.MACHINE, form=form)
+    return render(request, "licenses/license_list.html", context, status=400)
+
+
+# One key: its history, revoke, show it again -------------------------------------------------------
+
+
+@login_required
+def license_detail(request, public_id):
+    license_key = license_key_for_user(request.user, public_id)
+    organization = license_key.organization
+    page = page_of(history_of(license_key), request)
+    tab = {Kind.TEMPORARY: "temporary", Kind.SERVER: "server", Kind.TRIAL: "trial"}.get(license_key.kind, "licenses")
+    if tab == "temporary" and not request.user.is_super_admin:
+        tab = "licenses"
+    return render(
+        request,
+        "licenses/license_detail.html",
+        organization_page_context(request, organization, tab, license_key=license_key, page=page, now=timezone.now()),
+    )
+
+
+@login_required
+def license_revoke_view(request, public_id):
+    """GET: what revoking will do, and a reason; POST: revoke."""
+    license_key = license_key_for_user(request.user, public_id)
+    if license_key.status == LicenseKey.Status.REVOKED:
+        messages.info(request, "This key is already revoked.")
+        return redirect("license_detail", license_key.public_id)
+    form = RevokeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            license_revoke(license_key=license_key, actor=request.user, reason=form.cleaned_data["reason"])
+        except ValidationError as error:
+            form_add_service_errors(form, error)
+        else:
+            messages.success(request, f"{license_key} revoked: agents using it are now refused.")
+            return redirect("license_detail", license_key.public_id)
+    return render(
+        request,
+        "licenses/license_revoke.html",
+        organization_page_context(request, license_key.organization, "licenses", license_key=license_key, form=form),
+    )
+
+
+@login_required
+@require_POST
+def license_reveal_view(request, public_id):
+    """Show a stored key again to someone entitled to it; the showing is audited."""
+    license_key = license_key_for_user(request.user, public_id, to_reveal=True)
+    text = license_reveal(license_key=license_key, actor=request.user)
+    return secret_response(request, "licenses/license_shown.html", {"license_key": license_key, "key_text": text})
+
+
+# Temporary keys (super-admins) ---------------------------------------------------------------------
+
+
+def _temporary_context(request, organization, form=None, **extra):
+    now = timezone.now()
+    return organization_page_context(
+        request,
+        organization,
+        "temporary",
+        form=form or TemporaryKeyForm(),
+        page=_page_with_organization(temporary_keys_active(organization, now), request, organization),
+        ended=temporary_keys_ended(organization, now),
+        now=now,
+        **extra,
+    )
+
+
+@login_required
+def temporary_key_list(request, slug):
+    organization = organization_for_user(request.user, slug)
+    require_super_admin(request.user)
+    return render(request, "licenses/temporary_key_list.html", _temporary_context(request, organization))
+
+
+@login_required
+@require_POST
+def temporary_key_generate(request, slug):
+    organization = organization_for_user(request.user, slug)
+    require_super_admin(request.user)
+    form = TemporaryKeyForm(request.POST)
+    if form.is_valid():
+        try:
+            license_key, text = license_issue(
+                organization=organization,
+                kind=Kind.TEMPORARY,
+                actor=request.user,
+                ttl=form.cleaned_data["ttl"],
+                issued_to=form.cleaned_data["issued_to"],
+                description=form.cleaned_data["description"],
+            )
+        except ValidationError as error:
+            form_add_service_errors(form, error)
+        else:
+            context = _temporary_context(request, organization, issued_key=license_key, issued_text=text)
+            return secret_response(request, "licenses/temporary_key_list.html", context)
+    return render(
+        request, "licenses/temporary_key_list.html", _temporary_context(request, organization, form), status=400
+    )
+
+
+# Server access keys (admins, co-admins, super-admins) ---------------------------------------------
+
+
+def _server_context(request, organization, form=None, **extra):
+    return organization_page_context(
+        request,
+        organization,
+        "server",
+        form=form or ServerKeyForm(),
+        page=_page_with_organization(keys_of(organization, Kind.SERVER), request, organization),
+        now=timezone.now(),
+        **extra,
+    )
+
+
+@login_required
+def server_key_list(request, slug):
+    organization = organization_for_user(request.user, slug)
+    return render(request, "licenses/server_key_list.html", _server_context(request, organization))
+
+
+@login_required
+@require_POST
+def server_key_generate(request, slug):
+    organization = organization_for_user(request.user, slug)
+    form = ServerKeyForm(request.POST)
+    if form.is_valid():
+        try:
+            license_key, text = license_issue(
+                organization=organization,
+                kind=Kind.SERVER,
+                actor=request.user,
+                machine_name=form.cleaned_data["machine_name"],
+                expires_on=form.cleaned_data["expires_on"],
+                description=form.cleaned_data["description"],
+            )
+        except ValidationError as error:
+            form_add_service_errors(form, error)
+        else:
+            context = _server_context(request, organization, issued_key=license_key, issued_text=text)
+            return secret_response(request, "licenses/server_key_list.html", context)
+    return render(request, "licenses/server_key_list.html", _server_context(request, organization, form), status=400)
+
+
+@login_required
+def server_key_edit(request, public_id):
+    license_key = license_key_for_user(request.user, public_id)
+    if license_key.kind != Kind.SERVER:
+        raise Http404("Only server access keys are edited here.")
+    if license_key.status == LicenseKey.Status.REVOKED:
+        messages.info(request, "A revoked key cannot be edited.")
+        return redirect("license_detail", license_key.public_id)
+    form = ServerKeyEditForm(request.POST or None, license_key=license_key)
+    if request.method == "POST" and form.is_valid():
+        try:
+            license_update(license_key=license_key, actor=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            form_add_service_errors(form, error)
+        else:
+            messages.success(request, f"{license_key} saved.")
+            return redirect("server_key_list", license_key.organization.slug)
+    return render(
+        request,
+        "licenses/server_key_edit.html",
+        organization_page_context(request, license_key.organization, "server", license_key=license_key, form=form),
+    )
+
+
+@login_required
+@require_POST
+def server_key_delete(request, slug):
+    """Delete the selected server keys: the first POST asks for confirmation, the second deletes."""
+    organization = organization_for_user(request.user, slug)
+    form = ServerKeySelectionForm(request.POST, organization=organization)
+    if not form.is_valid():
+        messages.error(request, " ".join(form.errors.get("keys", ["Select at least one key."])))
+        return redirect("server_key_list", organization.slug)
+    license_keys = list(form.cleaned_data["keys"])
+    if request.POST.get("confirm") == "yes":
+        count = license_delete_many(license_keys=license_keys, actor=request.user)
+        messages.success(request, f"{count} server access key{'s' if count != 1 else ''} deleted.")
+        return redirect("server_key_list", organization.slug)
+    for license_key in license_keys:
+        license_key.organization = organization
+    return render(
+        request,
+        "licenses/server_key_delete_confirm.html",
+        organization_page_context(request, organization, "server", license_keys=license_keys, now=timezone.now()),
+    )
+
+
+# Trial key (organization admins) ------------------------------------------------------------------
+
+
+@login_required
+def trial_key(request, slug):
+    """The trial tab; POST requests a 30-day trial key (it never moves the subscription's end)."""
+    organization = organization_for_user(request.user, slug)
+    if not may_request_trial(request.user, organization):
+        raise PermissionDenied("Only the organization's admins request trial keys.")
+    now = timezone.now()
+    issued_key = issued_text = None
+    if request.method == "POST":
+        issued_key, issued_text = license_issue(
+            organization=organization, kind=Kind.TRIAL, actor=request.user, description="Requested in the portal"
+        )
+    latest = issued_key or latest_trial_key(organization)
+    context = organization_page_context(
+        request,
+        organization,
+        "trial",
+        latest=latest,
+        banner=trial_banner_text(latest, now) if latest else "",
+        page=_page_with_organization(keys_of(organization, Kind.TRIAL), request, organization),
+        issued_key=issued_key,
+        issued_text=issued_text,
+        now=now,
+    )
+    if issued_key is not None:
+        return secret_response(request, "licenses/trial_key.html", context)
+    return render(request, "licenses/trial_key.html", context)
+
+
+# Manual activation ----------------------------------------------------------------------------------
+
+
+@login_required
+def manual_activation(request):
+    """Enter a key and a machine UID; get the activation code, recorded like an online activation."""
+    user = request.user
+    if not (user.is_super_admin or user.is_org_manager):
+        raise PermissionDenied("Only administrators activate machines manually.")
+    form = ManualActivationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        found = license_find(data["license_key"])
+        if found is None or found.deleted_at is not None or not user.can_manage(found.organization):
+            form.add_error("license_key", "No such license key.")
+        else:
+            outcome = license_activate(
+                key_text=data["license_key"],
+                uid=data["machine_uid"],
+                fingerprint=None,
+                machine_name=data["machine_name"],
+                actor=user,
+                manual=True,
+            )
+            if outcome.verdict.valid:
+                context = {"form": ManualActivationForm(), "outcome": outcome, "machine_uid": data["machine_uid"]}
+                return secret_response(request, "licenses/manual_activation.html", context)
+            form.add_error(None, f"{outcome.verdict.detail} ({outcome.verdict.code})")
+    return render(request, "licenses/manual_activation.html", {"form": form}, status=400 if form.errors else 200)

@@ -1,0 +1,77 @@
+"""The Django admin at /admin/: super-admins only, and read-mostly.
+
+Organizations, keys and the audit log change through the portal's pages (which call the audited
+services); here they are only looked at. Users are managed here (roles, organizations, passwords).
+"""
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+
+from organizations.models import Organization, User
+
+
+class SuperAdminSite(admin.AdminSite):
+    site_header = "Licensing portal administration"
+    site_title = "Licensing portal admin"
+    index_title = "Data (read-mostly: use the portal's pages to change organizations and keys)"
+    site_url = "/"
+
+    def has_permission(self, request):
+        user = request.user
+        return user.is_active and user.is_authenticated and user.is_super_admin
+
+
+admin_site = SuperAdminSite(name="admin")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Look, don't touch: changes go through the audited services behind the portal's pages."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return admin_site.has_permission(request)
+
+
+@admin.register(Organization, site=admin_site)
+class OrganizationAdmin(ReadOnlyAdmin):
+    list_display = ["name", "slug", "status", "edition", "subscription_ends_at", "created_at"]
+    list_filter = ["status", "edition"]
+    search_fields = ["name", "slug", "=uuid"]
+    readonly_fields = ["uuid"]
+
+
+@admin.register(User, site=admin_site)
+class PortalUserAdmin(UserAdmin):
+    list_display = ["username", "email", "role", "organization", "is_active", "last_login"]
+    list_filter = ["role", "is_active"]
+    list_select_related = ["organization"]
+    search_fields = ["username", "email"]
+    fieldsets = [
+        *UserAdmin.fieldsets,
+        ("Portal role", {"fields": ["role", "organization"]}),
+    ]
+    add_fieldsets = [
+        *UserAdmin.add_fieldsets,
+        ("Portal role", {"fields": ["role", "organization", "email"]}),
+    ]
+    autocomplete_fields = ["organization"]
+
+    def has_view_permission(self, request, obj=None):
+        return admin_site.has_permission(request)
+
+    def has_add_permission(self, request):
+        return admin_site.has_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return admin_site.has_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return False

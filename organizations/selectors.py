@@ -1,0 +1,56 @@
+"""Reads that depend on who asks: which organizations a user may see."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from organizations.models import Organization
+
+
+def organization_for_user(user, slug: str) -> Organization:
+    """The organization ``slug`` if ``user`` may manage it; a 404 otherwise (never confirm it exists)."""
+    if not user.is_authenticated:
+        raise Http404("No such organization.")
+    organization = Organization.objects.filter(slug=slug).first()
+    if organization is None or not user.can_manage(organization):
+        raise Http404("No such organization.")
+    return organization
+
+
+def organizations_for_user(user) -> QuerySet[Organization]:
+    """Every organization for a super-admin, one's own for an admin or co-admin, none for anyone else."""
+    if user.is_super_admin:
+        return Organization.objects.all()
+    if user.is_org_manager:
+        return Organization.objects.filter(pk=user.organization_id)
+    return Organization.objects.none()
+
+
+def organization_search(queryset: QuerySet[Organization], text: str) -> QuerySet[Organization]:
+    """Organizations whose name or slug contains ``text``, or whose uuid is ``text``."""
+    text = text.strip()
+    if not text:
+        return queryset
+    condition = Q(name__icontains=text) | Q(slug__icontains=text)
+    try:
+        condition |= Q(uuid=uuid.UUID(text))
+    except ValueError:
+        pass
+    return queryset.filter(condition)
+
+
+def require_super_admin(user) -> None:
+    """Pages that only super-admins use (the user already sees the organization, so a 403 reveals nothing)."""
+    if not user.is_super_admin:
+        raise PermissionDenied("Only super-admins may do this.")
+
+
+def may_request_trial(user, organization: Organization) -> bool:
+    """Trial keys are self-service for the organization's admins (and super-admins), not co-admins."""
+    if user.is_super_admin:
+        return True
+    return user.role == user.Role.ORG_ADMIN and user.organization_id == organization.pk

@@ -1,0 +1,132 @@
+"""Template helpers of the portal's pages: times in UTC, time left, badges, the activations chart."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+
+register = template.Library()
+
+BADGES = {
+    "active": "ok",
+    "enabled": "ok",
+    "valid": "ok",
+    "paid": "info",
+    "trial": "warn",
+    "free": "muted",
+    "inactive": "warn",
+    "disabled": "warn",
+    "suspended": "danger",
+    "expired": "muted",
+    "revoked": "danger",
+    "deleted": "muted",
+}
+
+
+@register.filter
+def utc(value) -> str:
+    """``2026-11-23 10:00 UTC`` in a <time> element, whatever the server's TIME_ZONE."""
+    if not isinstance(value, datetime):
+        return "—"
+    moment = value.astimezone(UTC)
+    return format_html(
+        '<time datetime="{}">{} <abbr title="Coordinated Universal Time">UTC</abbr></time>',
+        moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        moment.strftime("%Y-%m-%d %H:%M"),
+    )
+
+
+@register.filter
+def utc_date(value) -> str:
+    if not isinstance(value, datetime):
+        return "—"
+    return value.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+@register.filter
+def time_left(value, now=None) -> str:
+    """How long until ``value``: ``2 days 4 h``, ``3 h 12 min``, ``5 min``, or ``ended``."""
+    if not isinstance(value, datetime):
+        return "—"
+    seconds = int((value - (now or timezone.now())).total_seconds())
+    if seconds <= 0:
+        return "ended"
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} day{'s' if days != 1 else ''} {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{max(minutes, 1)} min"
+
+
+@register.simple_tag
+def badge(label, kind: str = "") -> str:
+    """A coloured status label; its colour follows its text unless ``kind`` says otherwise."""
+    text = str(label)
+    return format_html('<span class="badge badge-{}">{}</span>', kind or BADGES.get(text.lower(), "muted"), text)
+
+
+@register.filter
+def short_id(value) -> str:
+    return str(value)[:8]
+
+
+@register.inclusion_tag("activations_chart.html")
+def activations_chart(points):
+    """A bar chart of (day, count) pairs, drawn as inline SVG (no script, no style attributes)."""
+    width, height, top, bottom, left = 640, 180, 14, 28, 30
+    plot_height = height - top - bottom
+    highest = max((count for _, count in points), default=0)
+    scale_max = max(highest, 1)
+    slot = (width - left) / max(len(points), 1)
+    bars = []
+    for index, (day, count) in enumerate(points):
+        bar_height = round(plot_height * count / scale_max, 1) if count else 0
+        x = round(left + index * slot + slot * 0.15, 1)
+        bars.append(
+            {
+                "x": x,
+                "y": round(top + plot_height - bar_height, 1),
+                "width": round(slot * 0.7, 1),
+                "height": bar_height,
+                "day": day,
+                "count": count,
+                "label_x": round(x + slot * 0.35, 1),
+                "show_label": index % 5 == 0 or index == len(points) - 1,
+            }
+        )
+    return {
+        "bars": bars,
+        "width": width,
+        "height": height,
+        "baseline": top + plot_height,
+        "label_y": height - 8,
+        "left": left,
+        "top": top,
+        "highest": highest,
+        "total": sum(count for _, count in points),
+        "points": points,
+    }
+
+
+@register.filter
+def state(license_key, now=None) -> str:
+    """A key's status for lists: Active, Inactive, Revoked or Expired."""
+    return license_key.state_label(now or timezone.now())
+
+
+@register.filter
+def pretty_json(value) -> str:
+    import json
+
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key, "")

@@ -1,0 +1,83 @@
+/* The portal's only script: Copy buttons, select-all check-boxes, auto-submitting filters,
+   and "/" to jump to the search box. Everything works without it (except copying to the
+   clipboard, which falls back to selecting the text). No inline handlers: CSP-friendly. */
+(function () {
+  "use strict";
+
+  function selectText(element) {
+    var range = document.createRange();
+    range.selectNodeContents(element);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+
+  function flash(button, text) {
+    var original = button.getAttribute("data-label") || button.textContent;
+    button.setAttribute("data-label", original);
+    button.textContent = text;
+    window.clearTimeout(button._portalTimer);
+    button._portalTimer = window.setTimeout(function () { button.textContent = original; }, 2000);
+  }
+
+  function copy(button) {
+    var target = document.getElementById(button.getAttribute("data-copy"));
+    if (!target) { return; }
+    var text = target.textContent.trim();
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(
+        function () { flash(button, "Copied"); },
+        function () { selectText(target); flash(button, "Press Ctrl+C"); }
+      );
+    } else {
+      selectText(target);
+      var done = false;
+      try { done = document.execCommand("copy"); } catch (error) { done = false; }
+      flash(button, done ? "Copied" : "Press Ctrl+C");
+    }
+  }
+
+  function updateSelection(form) {
+    var boxes = form.querySelectorAll('input[type="checkbox"][name="keys"]');
+    var checked = form.querySelectorAll('input[type="checkbox"][name="keys"]:checked').length;
+    var all = form.querySelector("input[data-check-all]");
+    if (all) {
+      all.checked = boxes.length > 0 && checked === boxes.length;
+      all.indeterminate = checked > 0 && checked < boxes.length;
+    }
+    var count = form.querySelector("[data-selection-count]");
+    if (count) { count.textContent = checked ? checked + " selected" : ""; }
+    var submit = form.querySelector("[data-selection-submit]");
+    if (submit) { submit.disabled = checked === 0; }
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-copy]");
+    if (button) { event.preventDefault(); copy(button); }
+  });
+
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target.matches("input[data-check-all]")) {
+      var form = target.form;
+      form.querySelectorAll('input[type="checkbox"][name="keys"]').forEach(function (box) { box.checked = target.checked; });
+      updateSelection(form);
+    } else if (target.matches('input[type="checkbox"][name="keys"]') && target.form) {
+      updateSelection(target.form);
+    } else if (target.matches("select[data-autosubmit]") && target.form) {
+      target.form.submit();
+    }
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) { return; }
+    var active = document.activeElement;
+    if (active && (active.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName))) { return; }
+    var search = document.querySelector('input[type="search"]');
+    if (search) { event.preventDefault(); search.focus(); search.select(); }
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("form[data-selection]").forEach(updateSelection);
+  });
+})();

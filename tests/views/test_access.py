@@ -1,0 +1,133 @@
+"""Every page, for every role: the roles that may open it get it; the others get 403, 404 or the sign-in page.
+
+A 404 (not a 403) answers anyone asking for another organization's objects, so it never confirms they exist.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.views.conftest import ROLES
+
+OK, FORBIDDEN, MISSING, SIGN_IN, REDIRECT = 200, 403, 404, "sign-in", 302
+MANAGERS = {"super_admin": OK, "org_admin": OK, "co_admin": OK, "outsider": MISSING, "partner": MISSING}
+SUPER_ONLY_IN_ORG = {
+    "super_admin": OK,
+    "org_admin": FORBIDDEN,
+    "co_admin": FORBIDDEN,
+    "outsider": MISSING,
+    "partner": MISSING,
+}
+SUPER_ONLY = {
+    "super_admin": OK,
+    "org_admin": FORBIDDEN,
+    "co_admin": FORBIDDEN,
+    "outsider": FORBIDDEN,
+    "partner": FORBIDDEN,
+}
+EVERYONE = {"super_admin": OK, "org_admin": OK, "co_admin": OK, "outsider": OK, "partner": OK}
+
+PAGES = {
+    "dashboard": (lambda w: "/", EVERYONE),
+    "organization list": (
+        lambda w: "/organizations/",
+        {"super_admin": OK, "org_admin": REDIRECT, "co_admin": REDIRECT, "outsider": REDIRECT, "partner": FORBIDDEN},
+    ),
+    "organization search": (lambda w: "/organizations/?q=acme", {"super_admin": OK}),
+    "new organization": (lambda w: "/organizations/new/", SUPER_ONLY),
+    "organization (environments tab)": (lambda w: "/organizations/acme/", MANAGERS),
+    "edit organization": (lambda w: "/organizations/acme/edit/", SUPER_ONLY_IN_ORG),
+    "suspend organization (confirm)": (lambda w: "/organizations/acme/status/", SUPER_ONLY_IN_ORG),
+    "delete environment (confirm)": (
+        lambda w: f"/organizations/acme/environments/{w.production.uuid}/status/",
+        MANAGERS,
+    ),
+    "machines tab": (lambda w: "/organizations/acme/machines/", MANAGERS),
+    "machines of one environment": (
+        lambda w: f"/organizations/acme/machines/?environment={w.production.uuid}",
+        MANAGERS,
+    ),
+    "detach machine (confirm)": (lambda w: f"/organizations/acme/machines/{w.machine.uid}/detach/", MANAGERS),
+    "licenses tab": (lambda w: "/organizations/acme/licenses/", MANAGERS),
+    "licenses tab, server keys": (lambda w: "/organizations/acme/licenses/?kind=server", MANAGERS),
+    "licenses tab, temporary keys": (lambda w: "/organizations/acme/licenses/?kind=temporary", MANAGERS),
+    "key history": (lambda w: f"/keys/{w.machine_key.public_id}/", MANAGERS),
+    "revoke key (confirm)": (lambda w: f"/keys/{w.machine_key.public_id}/revoke/", MANAGERS),
+    "temporary keys tab": (lambda w: "/organizations/acme/temporary-keys/", SUPER_ONLY_IN_ORG),
+    "server keys tab": (lambda w: "/organizations/acme/server-keys/", MANAGERS),
+    "edit server key": (lambda w: f"/keys/{w.server_key.public_id}/edit/", MANAGERS),
+    "trial tab": (
+        lambda w: "/organizations/acme/trial/",
+        {"super_admin": OK, "org_admin": OK, "co_admin": FORBIDDEN, "outsider": MISSING, "partner": MISSING},
+    ),
+    "audit tab": (lambda w: "/organizations/acme/audit/", MANAGERS),
+    "audit tab filtered": (lambda w: "/organizations/acme/audit/?action=license.&since=2000-01-01", MANAGERS),
+    "audit CSV": (lambda w: "/organizations/acme/audit.csv", MANAGERS),
+    "manual activation": (
+        lambda w: "/activate/",
+        {"super_admin": OK, "org_admin": OK, "co_admin": OK, "outsider": OK, "partner": FORBIDDEN},
+    ),
+    "Django admin": (
+        lambda w: "/admin/",
+        {"super_admin": OK, "org_admin": REDIRECT, "co_admin": REDIRECT, "outsider": REDIRECT, "partner": REDIRECT},
+    ),
+    "Django admin, audit events": (lambda w: "/admin/audit/auditevent/", {"super_admin": OK, "org_admin": REDIRECT}),
+    "Django admin, keys": (lambda w: "/admin/licenses/licensekey/", {"super_admin": OK, "co_admin": REDIRECT}),
+    "Django admin, users": (lambda w: "/admin/organizations/user/", {"super_admin": OK, "partner": REDIRECT}),
+}
+
+CASES = [
+    (page, role) for page, (_, expected) in PAGES.items() for role in ROLES if role in expected or role == "anonymous"
+]
+
+
+@pytest.mark.parametrize(("page", "role"), CASES, ids=[f"{page}-{role}" for page, role in CASES])
+def test_page_for_role(world, page, role):
+    url_for, expected = PAGES[page]
+    url = url_for(world)
+    response = world.client(role).get(url)
+    if role == "anonymous":
+        assert response.status_code == 302
+        assert response["Location"].startswith("/admin/login/" if url.startswith("/admin/") else "/accounts/login/")
+        return
+    assert response.status_code == expected[role], (url, role, response.status_code)
+    if expected[role] == OK and not url.endswith(".csv"):
+        html = response.content.decode()
+        assert "<script>" not in html and " onclick=" not in html
+
+
+def test_another_organizations_key_is_not_found_for_admins(world):
+    for role in ("org_admin", "co_admin"):
+        client = world.client(role)
+        for path in ("", "revoke/", "edit/"):
+            assert client.get(f"/keys/{world.globex_key.public_id}/{path}").status_code == 404
+        assert client.post(f"/keys/{world.globex_key.public_id}/reveal/").status_code == 404
+        assert client.get("/organizations/globex/").status_code == 404
+
+
+def test_unknown_organization_and_key_look_like_forbidden_ones(world):
+    client = world.client("org_admin")
+    assert client.get("/organizations/no-such-org/").status_code == 404
+    assert client.get("/keys/00000000-0000-0000-0000-000000000000/").status_code == 404
+    assert client.get("/organizations/acme/machines/?environment=not-a-uuid").status_code == 404
+
+
+def test_partner_dashboard_lists_only_their_temporary_keys(world):
+    html = world.client("partner").get("/").content.decode()
+    assert "My temporary keys" in html
+    assert str(world.temporary_key.public_id)[:8] in html
+    assert str(world.machine_key.public_id)[:8] not in html
+    assert "Acme Corp" in html
+
+
+def test_partner_without_keys_sees_an_empty_page(world):
+    from organizations.models import User
+    from organizations.services import user_create
+
+    other = user_create(actor=None, username="dev2", role=User.Role.PARTNER)
+    client = world.client("anonymous")
+    client.force_login(other)
+    html = client.get("/").content.decode()
+    assert "No temporary keys have been issued to you" in html
+    assert client.get(f"/keys/{world.temporary_key.public_id}/").status_code == 404
+    assert client.post(f"/keys/{world.temporary_key.public_id}/reveal/").status_code == 404
