@@ -20,3 +20,5 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "false")  # the test servers speak 
 from django.conf import settings  # noqa: E402
 
 settings.DATABASES  # noqa: B018  (read now, so that pytest-django sets Django up with the values above)
+# Password hashing is slow on purpose; tests do not need it to be.
+settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -23,10 +23,34 @@ _SCHEMAS = {
         "type": "object",
         "required": ["mac", "cpu_id", "hostname", "product_version"],
         "properties": {
-            "mac": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "\\S", "examples": ["00:1a:2b:3c:4d:5e"]},
-            "cpu_id": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "\\S", "examples": ["BFEBFBFF000906EA"]},
-            "hostname": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "\\S", "examples": ["acme-srv01"]},
-            "product_version": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "\\S", "examples": ["4.4.2"]},
+            "mac": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 255,
+                "pattern": "\\S",
+                "examples": ["00:1a:2b:3c:4d:5e"],
+            },
+            "cpu_id": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 255,
+                "pattern": "\\S",
+                "examples": ["BFEBFBFF000906EA"],
+            },
+            "hostname": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 255,
+                "pattern": "\\S",
+                "examples": ["acme-srv01"],
+            },
+            "product_version": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 255,
+                "pattern": "\\S",
+                "examples": ["4.4.2"],
+            },
         },
     },
     "AgentRequest": {

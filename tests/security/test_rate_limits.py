@@ -51,7 +51,10 @@ def test_a_forwarded_header_counts_only_when_configured(settings, machine_key):
     cache.clear()
     settings.TRUSTED_PROXY_IP_HEADER = "X-Forwarded-For"
     # Configured: each client behind the proxy has its own count (the proxy appends the real address).
-    codes = [validate(proxy, machine_key["key"], HTTP_X_FORWARDED_FOR=f"spoofed, 198.51.100.{i}").status_code for i in range(3)]
+    codes = [
+        validate(proxy, machine_key["key"], HTTP_X_FORWARDED_FOR=f"spoofed, 198.51.100.{i}").status_code
+        for i in range(3)
+    ]
     assert codes == [200, 200, 200]
 
 

@@ -17,6 +17,8 @@ from licenses.services import license_issue
 from organizations.models import Organization, User
 from organizations.services import organization_create, user_create
 
+DEMO_USERS = ("admin", "acme-admin", "acme-coadmin", "partner")
+
 
 class Command(BaseCommand):
     help = "Load demo data once (idempotent) and print the super-admin's sign-in."
@@ -24,29 +26,25 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         password_file = Path(settings.SECRETS_DIR) / "demo-sign-in.txt"
         with transaction.atomic():
-            if not Organization.objects.filter(slug="acme").exists():
-                self._seed()
-            if not User.objects.filter(username="admin").exists() or not password_file.exists():
-                password = secrets.token_urlsafe(12)
-                admin = User.objects.filter(username="admin").first() or user_create(
-                    actor=None, username="admin", role=User.Role.SUPER_ADMIN, email="admin@example.com"
-                )
-                admin.set_password(password)
-                admin.save(update_fields=["password"])
+            if not password_file.exists():
                 password_file.parent.mkdir(parents=True, exist_ok=True)
-                password_file.write_text(password)
+                password_file.write_text(secrets.token_urlsafe(12))
                 password_file.chmod(0o600)
-        password = password_file.read_text().strip()
+            password = password_file.read_text().strip()
+            if not Organization.objects.filter(slug="acme-corp").exists():
+                self._seed(password)
+            for user in User.objects.filter(username__in=DEMO_USERS):
+                if not user.check_password(password):  # the file was replaced: keep the printed sign-in true
+                    user.set_password(password)
+                    user.save(update_fields=["password"])
         self.stdout.write(
             "\n  Licensing portal demo: http://127.0.0.1:8000/\n"
             f"  Sign in as super-admin:  admin / {password}\n"
-            f"  Organization admin:      acme-admin / {password}\n"
+            f"  Organization admin:      acme-admin / {password}   (co-admin: acme-coadmin, partner: partner)\n"
             f"  (password kept in {password_file})\n"
         )
 
-    def _seed(self) -> None:
-        password = secrets.token_urlsafe(12)
-        (Path(settings.SECRETS_DIR) / "demo-sign-in.txt").write_text(password)
+    def _seed(self, password: str) -> None:
         acme = organization_create(actor=None, name="Acme Corp", subscription_days=365)
         globex = organization_create(actor=None, name="Globex", edition="trial", subscription_days=14)
         production = environment_create(organization=acme, actor=None, name="Production")
