@@ -75,6 +75,7 @@ def _static_files_and_rate_limits(settings):
 def _watch_the_page(request, page):
     """Fail on console errors; on failure, save a screenshot named after the test."""
     errors: list[str] = []
+
     def on_console(message):
         # A page answered 400/403/404 on purpose logs "Failed to load resource"; sub-resources are checked below.
         if message.type == "error" and not message.text.startswith("Failed to load resource"):
