@@ -10,6 +10,7 @@ from audit.models import AuditEvent
 from licensing_portal.pages import start_of_day_utc
 
 ACTIONS = [
+    "auth.sign_in",
     "organization.create",
     "organization.update",
     "organization.suspend",

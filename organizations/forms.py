@@ -3,32 +3,26 @@
 from __future__ import annotations
 
 from django import forms
-from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 
-from licensing_portal import ratelimit
+from licensing_portal.auth import sign_in_locked
 from licensing_portal.pages import UTCDateTimeField
 from organizations.models import Edition, Organization
 
-SIGN_IN_WINDOW = 15 * 60
-
 
 class SignInForm(AuthenticationForm):
-    """Django's sign-in, refused after too many failures for one account or from one address."""
+    """Django's sign-in form; says so plainly when the account or address is locked out
+    (the lock-out itself is ``licensing_portal.auth.LockoutModelBackend``'s)."""
 
     def clean(self):
-        limit = ratelimit.Limit("sign-in", settings.SIGN_IN_FAILURE_LIMIT, SIGN_IN_WINDOW)
-        username = (self.data.get("username") or "").strip().lower()[:150]
-        identities = [f"user:{username}", f"ip:{getattr(self.request, 'client_ip', '')}"]
-        if limit.limit > 0 and any(ratelimit.count(limit, identity) >= limit.limit for identity in identities):
-            raise forms.ValidationError(
-                "Too many failed sign-ins. Wait 15 minutes or reset your password.", code="rate_limited"
-            )
         try:
             return super().clean()
         except forms.ValidationError:
-            for identity in identities:
-                ratelimit.hit(limit, identity)
+            username = self.data.get("username") or ""
+            if sign_in_locked(username, getattr(self.request, "client_ip", "")):
+                raise forms.ValidationError(
+                    "Too many failed sign-ins. Wait 15 minutes or reset your password.", code="locked"
+                ) from None
             raise
 
 

@@ -131,3 +131,16 @@ def test_partner_without_keys_sees_an_empty_page(world):
     assert "No temporary keys have been issued to you" in html
     assert client.get(f"/keys/{world.temporary_key.public_id}/").status_code == 404
     assert client.post(f"/keys/{world.temporary_key.public_id}/reveal/").status_code == 404
+
+
+def test_templates_have_no_inline_script_handler_or_style():
+    """The Content-Security-Policy allows scripts and styles from the portal's own files only."""
+    import re
+    from pathlib import Path
+
+    for template in (Path(__file__).resolve().parents[2] / "templates").rglob("*.html"):
+        text = template.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), template
+        assert not re.search(r"\son[a-z]+=", text), template
+        assert not re.search(r"\sstyle=", text), template
+        assert "<style" not in text, template
