@@ -1,0 +1,460 @@
+"""Measure one database size: seed (or reuse) it, serve it with gunicorn, drive it with wrk.
+
+Called by ``bench/run.py`` once per size (each size is its own database, so its own process);
+writes ``bench/results/raw/bench_<keys>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.environment import BENCH_DIR, PROJECT_DIR, PYTHON, RAW_DIR, bench_environment, database_name
+from bench.seed import ADMIN_USERNAME, seed
+
+LUA = BENCH_DIR / "wrk" / "portal.lua"
+GUNICORN = str(Path(PYTHON).parent / "gunicorn")
+STALE_RUN_SECONDS = 3
+
+
+# The server ----------------------------------------------------------------------------------------
+
+
+class Portal:
+    """One or more gunicorn instances as the README's production section runs them."""
+
+    def __init__(self, keys: int, *, instances: int, workers: int, base_port: int, log_dir: Path):
+        self.keys, self.instances, self.workers = keys, instances, workers
+        self.ports = [base_port + number for number in range(instances)]
+        self.log_dir = log_dir
+        self.processes: list[subprocess.Popen] = []
+
+    def command(self, port: int) -> list[str]:
+        return [
+            GUNICORN,
+            "licensing_portal.wsgi",
+            "--workers",
+            str(self.workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--max-requests",
+            "10000",
+            "--max-requests-jitter",
+            "1000",
+            "--backlog",
+            "2048",
+        ]
+
+    def start(self) -> None:
+        environment = bench_environment(self.keys)
+        for port in self.ports:
+            log = (self.log_dir / f"gunicorn-{port}.log").open("w")
+            self.processes.append(
+                subprocess.Popen(self.command(port), cwd=PROJECT_DIR, env=environment, stdout=log, stderr=log)
+            )
+        deadline = time.monotonic() + 60
+        for port in self.ports:
+            while True:
+                try:
+                    if http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200:
+                        break
+                except (urllib.error.URLError, ConnectionError, OSError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"gunicorn on port {port} did not answer /healthz; see {self.log_dir}")
+                time.sleep(0.2)
+
+    def workers_memory(self) -> list[dict]:
+        """VmRSS and VmHWM (peak) of every gunicorn worker, in MiB."""
+        masters = {process.pid for process in self.processes}
+        found = []
+        for status in Path("/proc").glob("[0-9]*/status"):
+            try:
+                text = status.read_text()
+            except OSError:
+                continue
+            fields = dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+            if int(fields.get("PPid", "0")) in masters:
+                found.append(
+                    {
+                        "pid": int(fields["Pid"]),
+                        "rss_mib": round(int(fields["VmRSS"].split()[0]) / 1024, 1),
+                        "peak_rss_mib": round(int(fields["VmHWM"].split()[0]) / 1024, 1),
+                    }
+                )
+        return found
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def http_get(url: str, headers: dict | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers={"X-Forwarded-Proto": "https", **(headers or {})})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, response.read()
+
+
+def http_post(url: str, body: bytes, ip: str) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url,
+        data=body,
+        headers={"Content-Type": "application/json", "X-Forwarded-Proto": "https", "X-Forwarded-For": ip},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, json.loads(response.read())
+
+
+# The load ------------------------------------------------------------------------------------------
+
+
+def wrk_installed() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("wrk is missing: installing Debian's wrk (apt-get install -y wrk) ...", file=sys.stderr)
+    subprocess.run(["apt-get", "install", "-y", "wrk"], check=False, stdout=subprocess.DEVNULL)
+    if not shutil.which("wrk"):
+        subprocess.run(["apt-get", "update"], check=False, stdout=subprocess.DEVNULL)
+        subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, stdout=subprocess.DEVNULL)
+    return shutil.which("wrk") or "wrk"
+
+
+def wrk_run(
+    portal: Portal, *, path: str, requests_file: Path | None, connections: int, seconds: float, cookie: str = ""
+) -> dict:
+    threads = max(1, min(portal.instances, connections))
+    command = [
+        wrk_installed(),
+        f"-t{threads}",
+        f"-c{max(connections, threads)}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        str(LUA),
+        f"http://127.0.0.1:{portal.ports[0]}",
+        "--",
+        path,
+        str(requests_file) if requests_file else "",
+    ]
+    environment = {**os.environ, "BENCH_PORTS": ",".join(map(str, portal.ports)), "BENCH_COOKIE": cookie}
+    result = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
+    match = re.search(r"^BENCH_JSON (.*)$", result.stdout, re.MULTILINE)
+    if result.returncode != 0 or not match:
+        raise SystemExit(f"wrk failed ({result.returncode}): {result.stdout}\n{result.stderr}")
+    data = json.loads(match.group(1))
+    seconds_run = data["duration_us"] / 1e6
+    errors = sum(data[name] for name in data if name.startswith("errors_"))
+    return {
+        "connections": connections,
+        "threads": threads,
+        "seconds": round(seconds_run, 2),
+        "requests": data["requests"],
+        "requests_per_second": round(data["requests"] / seconds_run, 1),
+        "errors": errors,
+        "non_2xx_3xx": data["errors_status"],
+        "latency_ms": {name: round(value / 1000, 2) for name, value in data["latency_us"].items()},
+    }
+
+
+# Query counts (in this process, through Django's test client) --------------------------------------
+
+
+def measure_queries(entries: list[dict], list_pages: dict[str, str], touch) -> dict:
+    """SQL queries (and writes) per request of each kind, run through the whole Django stack here."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from organizations.models import User
+
+    client = Client(HTTP_HOST="127.0.0.1", HTTP_X_FORWARDED_PROTO="https")
+
+    def count(method, path, **kwargs) -> tuple[int, int, float, object]:
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            response = method(path, **kwargs)
+            elapsed = time.perf_counter() - started
+        writes = sum(
+            1 for query in captured.captured_queries if re.match(r"\s*(INSERT|UPDATE|DELETE)", query["sql"], re.I)
+        )
+        return len(captured), writes, elapsed, response
+
+    def agent_calls(endpoint: str, sample: list[dict]) -> dict:
+        per_kind: dict[str, list] = {}
+        codes: dict[str, int] = {}
+        for entry in sample:
+            body = json.dumps({"license_key": entry["key"], "fingerprint": entry["fingerprint"]})
+            queries, writes, elapsed, response = count(
+                client.post,
+                f"/api/v1/{endpoint}",
+                data=body,
+                content_type="application/json",
+                HTTP_X_FORWARDED_FOR=entry["ip"],
+            )
+            code = response.json().get("code", str(response.status_code))
+            codes[code] = codes.get(code, 0) + 1
+            per_kind.setdefault(entry["kind"], []).append((queries, writes, elapsed))
+        return summarise(per_kind, codes)
+
+    sample = by_kind(entries, 50)
+    touch(fresh=True)
+    results = {"validate": agent_calls("validate", sample)}
+    touch(fresh=False)
+    results["validate_stale"] = agent_calls("validate", sample)
+    results["activate"] = agent_calls("activate", [entry for entry in sample if entry["kind"] != "temporary"])
+    runs = [count(client.get, "/healthz") for _ in range(50)]
+    results["floor"] = summarise({"healthz": runs}, {"200": sum(r[3].status_code == 200 for r in runs)})
+
+    client.force_login(User.objects.get(username=ADMIN_USERNAME))
+    for name, path in list(list_pages.items()):
+        try:
+            status = client.get(path).status_code
+        except Exception as error:  # a page under construction: leave it out, and say so
+            status = f"{type(error).__name__}: {error}"
+        if status != 200:
+            print(f"  leaving out {name} {path}: it answered {status}", file=sys.stderr)
+            results.setdefault("left_out", {})[name] = f"{path} answered {status}"
+            del list_pages[name]
+            continue
+        runs = [count(client.get, path) for _ in range(30)]
+        statuses: dict[str, int] = {}
+        for run in runs:
+            statuses[str(run[3].status_code)] = statuses.get(str(run[3].status_code), 0) + 1
+        results[name] = summarise({"page": runs}, statuses)
+    return results
+
+
+def by_kind(entries: list[dict], per_kind: int) -> list[dict]:
+    chosen: dict[str, list] = {}
+    for entry in entries:
+        if len(chosen.setdefault(entry["kind"], [])) < per_kind:
+            chosen[entry["kind"]].append(entry)
+    return [entry for group in chosen.values() for entry in group]
+
+
+def summarise(per_kind: dict[str, list], codes: dict[str, int]) -> dict:
+    every = [run for runs in per_kind.values() for run in runs]
+    times = sorted(run[2] * 1000 for run in every)
+    return {
+        "queries_max": max(run[0] for run in every),
+        "queries_mean": round(statistics.mean(run[0] for run in every), 2),
+        "writes_mean": round(statistics.mean(run[1] for run in every), 2),
+        "by_kind": {
+            kind: {
+                "queries_max": max(run[0] for run in runs),
+                "queries_mean": round(statistics.mean(run[0] for run in runs), 2),
+                "writes_mean": round(statistics.mean(run[1] for run in runs), 2),
+            }
+            for kind, runs in per_kind.items()
+        },
+        "in_process_ms": {
+            "p50": round(times[len(times) // 2], 2),
+            "p95": round(times[min(len(times) - 1, int(len(times) * 0.95))], 2),
+        },
+        "answers": codes,
+    }
+
+
+# One size ------------------------------------------------------------------------------------------
+
+
+def list_pages_available() -> dict[str, str]:
+    """The largest list pages that exist: the licenses tab of the largest organization, and the
+    Django admin's list of every key."""
+    from django.urls import NoReverseMatch, reverse
+
+    pages = {}
+    try:
+        pages["list_page"] = reverse("license_list", args=["big-customer"]) + "?kind=machine"
+    except NoReverseMatch:
+        pass
+    try:
+        pages["admin_list"] = reverse("admin:licenses_licensekey_changelist")
+    except NoReverseMatch:
+        pass
+    return pages
+
+
+def measure(
+    keys: int,
+    *,
+    concurrencies: list[int],
+    seconds: float,
+    instances: int,
+    workers: int,
+    base_port: int,
+    sample: int,
+) -> dict:
+    seeded = seed(keys, sample=sample)
+    keys = seeded["keys"]
+    entries = [json.loads(line) for line in Path(seeded["keys_file"]).read_text().splitlines()]
+    out_dir = RAW_DIR / database_name(keys)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("collectstatic", "--no-input", verbosity=0)
+
+    requests_file = out_dir / "requests.tsv"
+    with requests_file.open("w") as handle:
+        for number, entry in enumerate(entries):
+            body = {"license_key": entry["key"], "fingerprint": entry["fingerprint"], "nonce": f"bench-{number}"}
+            handle.write(f"{entry['ip']}\t{json.dumps(body, separators=(',', ':'))}\n")
+    machine_ids = sorted({entry["machine_id"] for entry in entries})
+    activate_entries = [entry for entry in entries if entry["kind"] != "temporary"]
+    activate_file = out_dir / "requests-activate.tsv"
+    with activate_file.open("w") as handle:
+        for number, entry in enumerate(activate_entries):
+            body = {"license_key": entry["key"], "fingerprint": entry["fingerprint"], "nonce": f"bench-{number}"}
+            handle.write(f"{entry['ip']}\t{json.dumps(body, separators=(',', ':'))}\n")
+
+    def touch(*, fresh: bool) -> None:
+        """Mark the cycled machines as seen just now (no write due) or two minutes ago (a write due)."""
+        interval = "0 seconds" if fresh else "2 minutes"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE environments_machine SET last_seen_at = now() - interval '{interval}' WHERE id = ANY(%s)",
+                [machine_ids],
+            )
+
+    list_pages = list_pages_available()
+    queries = measure_queries(entries, list_pages, touch)
+    from django.test import Client
+
+    from organizations.models import User
+
+    login = Client(HTTP_HOST="127.0.0.1", HTTP_X_FORWARDED_PROTO="https")
+    login.force_login(User.objects.get(username=ADMIN_USERNAME))
+    cookie = f"sessionid={login.cookies['sessionid'].value}"
+    connection.close()
+
+    portal = Portal(
+        keys, instances=instances, workers=max(1, workers // instances), base_port=base_port, log_dir=out_dir
+    )
+    runs: list[dict] = []
+    try:
+        portal.start()
+        check = sanity_check(portal, entries, list_pages, cookie)
+        endpoints = [
+            ("floor", "/healthz", None),
+            ("validate", "/api/v1/validate", requests_file),
+            ("activate", "/api/v1/activate", activate_file),
+            *[(name, path, None) for name, path in list_pages.items()],
+        ]
+        for name, path, file in endpoints:  # warm every worker up once
+            if name == "validate":
+                touch(fresh=True)
+            wrk_run(portal, path=path, requests_file=file, connections=max(concurrencies), seconds=2, cookie=cookie)
+        for connections in concurrencies:
+            for name, path, file in endpoints:
+                if name == "validate":
+                    touch(fresh=True)
+                    connection.close()
+                run = wrk_run(
+                    portal, path=path, requests_file=file, connections=connections, seconds=seconds, cookie=cookie
+                )
+                runs.append({"endpoint": name, **run})
+                print(
+                    f"  {keys:>9,} keys  c={connections:<3} {name:<14} {run['requests_per_second']:>8,.0f} req/s"
+                    f"  p50 {run['latency_ms']['p50']:.2f} ms  p99 {run['latency_ms']['p99']:.2f} ms",
+                    file=sys.stderr,
+                )
+        middle = concurrencies[len(concurrencies) // 2]
+        touch(fresh=False)
+        connection.close()
+        stale = wrk_run(
+            portal, path="/api/v1/validate", requests_file=requests_file, connections=middle, seconds=STALE_RUN_SECONDS
+        )
+        stale["wrapped"] = stale["requests"] > len(entries)
+        runs.append({"endpoint": "validate_stale", **stale})
+        memory = portal.workers_memory()
+    finally:
+        portal.stop()
+
+    return {
+        "keys": keys,
+        "database": database_name(keys),
+        "seed": seeded,
+        "sample_keys": len(entries),
+        "instances": instances,
+        "workers_per_instance": portal.workers,
+        "gunicorn": " ".join(portal.command(portal.ports[0])[1:]),
+        "list_pages": list_pages,
+        "sanity": check,
+        "queries": queries,
+        "runs": runs,
+        "workers_memory": memory,
+    }
+
+
+def sanity_check(portal: Portal, entries: list[dict], list_pages: dict[str, str], cookie: str) -> dict:
+    """Over real HTTP, before the load: every endpoint answers what it should (never a redirect or 429)."""
+    answers: dict[str, dict[str, int]] = {}
+    for port in portal.ports:
+        base = f"http://127.0.0.1:{port}"
+        for entry in by_kind(entries, 5):
+            body = json.dumps({"license_key": entry["key"], "fingerprint": entry["fingerprint"]}).encode()
+            endpoints = ["validate"] if entry["kind"] == "temporary" else ["validate", "activate"]
+            for endpoint in endpoints:
+                status, verdict = http_post(f"{base}/api/v1/{endpoint}", body, entry["ip"])
+                code, key = verdict.get("code", str(status)), f"{endpoint} {entry['kind']}"
+                answers.setdefault(key, {})
+                answers[key][code] = answers[key].get(code, 0) + 1
+                if verdict.get("code") != "VALID":
+                    raise SystemExit(f"{endpoint} of a seeded {entry['kind']} key answered {verdict}")
+        for name, path in list_pages.items():
+            status, _ = http_get(base + path, {"Cookie": cookie})
+            if status != 200:
+                raise SystemExit(f"{name} {path} answered {status}")
+    return answers
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--keys", type=int, required=True)
+    parser.add_argument("--concurrency", default="1,8,32")
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--instances", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--port", type=int, default=8101)
+    parser.add_argument("--sample", type=int, default=20_000)
+    options = parser.parse_args(argv)
+    result = measure(
+        options.keys,
+        concurrencies=[int(value) for value in options.concurrency.split(",")],
+        seconds=options.seconds,
+        instances=options.instances,
+        workers=options.workers,
+        base_port=options.port,
+        sample=options.sample,
+    )
+    path = RAW_DIR / f"{result['database']}.json"
+    path.write_text(json.dumps(result, indent=2, default=str))
+    print(path)
+
+
+if __name__ == "__main__":
+    main()
