@@ -131,19 +131,19 @@ class _Refusal(Exception):
 
 
 def _rate_check(request, key_text: str) -> None:
-    limits = (
-        (ratelimit.Limit("api-ip", settings.API_RATE_LIMIT_PER_IP, 60), request.client_ip),
-        (ratelimit.Limit("api-key", settings.API_RATE_LIMIT_PER_KEY, 60), keyformat.key_digest(key_text)[:32]),
+    retry_after = ratelimit.hit_all(
+        [
+            (ratelimit.Limit("api-ip", settings.API_RATE_LIMIT_PER_IP, 60), request.client_ip),
+            (ratelimit.Limit("api-key", settings.API_RATE_LIMIT_PER_KEY, 60), keyformat.key_digest(key_text)[:32]),
+        ]
     )
-    for limit, identity in limits:
-        retry_after = ratelimit.hit(limit, identity)
-        if retry_after:
-            raise _Refusal(
-                429,
-                "RATE_LIMITED",
-                f"Too many requests; retry in {retry_after} seconds.",
-                {"Retry-After": str(retry_after)},
-            )
+    if retry_after:
+        raise _Refusal(
+            429,
+            "RATE_LIMITED",
+            f"Too many requests; retry in {retry_after} seconds.",
+            {"Retry-After": str(retry_after)},
+        )
 
 
 def json_errors(view):
