@@ -22,3 +22,8 @@ from django.conf import settings  # noqa: E402
 settings.DATABASES  # noqa: B018  (read now, so that pytest-django sets Django up with the values above)
 # Password hashing is slow on purpose; tests do not need it to be.
 settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Pages render from the source static files; collectstatic's manifest is a deployment step.
+settings.STORAGES = {
+    **settings.STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

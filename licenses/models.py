@@ -107,6 +107,11 @@ class LicenseKey(models.Model):
         help_text="Temporary keys: the partner or developer it was issued for.",
     )
     digest = models.CharField(max_length=64, unique=True)
+    signing_kid = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The signing key that signed the key's text (kept published while it lives).",
+    )
     encrypted_key = models.TextField()
     machine = models.ForeignKey(
         "environments.Machine", null=True, blank=True, on_delete=models.PROTECT, related_name="license_keys"

@@ -39,6 +39,7 @@ class SigningKey:
     private_key: Ed25519PrivateKey
     created_at: str
     retire_after: str | None = None
+    active_from: datetime | None = None  # published at once, signs only from then on
 
     @property
     def public_key(self) -> Ed25519PublicKey:
@@ -66,6 +67,7 @@ class SigningKey:
             "private_key": b64url(raw),
             "created_at": self.created_at,
             "retire_after": self.retire_after,
+            "active_from": self.active_from.isoformat() if self.active_from else None,
         }
 
 
@@ -76,7 +78,14 @@ class Keyring:
 
     @property
     def active(self) -> SigningKey:
-        return next(key for key in self.keys if key.kid == self.active_kid)
+        """The key that signs now: the newest key, once its ``active_from`` has come; until then
+        the one it replaces (so that every agent has seen the new key in the JWK Set first)."""
+        newest = next(key for key in self.keys if key.kid == self.active_kid)
+        now = datetime.now(UTC)
+        if newest.active_from is None or newest.active_from <= now:
+            return newest
+        ready = [key for key in self.keys if key.active_from is None or key.active_from <= now]
+        return max(ready, key=lambda key: key.created_at) if ready else newest
 
     def public_keys(self) -> list[Ed25519PublicKey]:
         return [key.public_key for key in self.keys]
@@ -88,10 +97,12 @@ class Keyring:
         return {"active": self.active_kid, "keys": [key.as_json() for key in self.keys]}
 
 
-def signing_key_new() -> SigningKey:
+def signing_key_new(*, active_from: datetime | None = None) -> SigningKey:
     now = datetime.now(UTC)
     kid = f"{now:%Y%m%d}-{secrets.token_hex(4)}"
-    return SigningKey(kid=kid, private_key=Ed25519PrivateKey.generate(), created_at=now.isoformat())
+    return SigningKey(
+        kid=kid, private_key=Ed25519PrivateKey.generate(), created_at=now.isoformat(), active_from=active_from
+    )
 
 
 def keyring_parse(text: str, source: str) -> Keyring:
@@ -103,6 +114,7 @@ def keyring_parse(text: str, source: str) -> Keyring:
                 private_key=Ed25519PrivateKey.from_private_bytes(b64url_decode(item["private_key"])),
                 created_at=str(item.get("created_at", "")),
                 retire_after=item.get("retire_after"),
+                active_from=datetime.fromisoformat(item["active_from"]) if item.get("active_from") else None,
             )
             for item in data["keys"]
         )

@@ -42,9 +42,9 @@ def test_rotation_keeps_old_tokens_verifiable_then_retires_the_old_key(keyring_f
     old_kid = signing.keyring().active_kid  # created when the fixture issued the key
     token_before = activate(machine_key["key"])
 
-    rotated = command("rotate_signing_key")
+    rotated = command("rotate_signing_key", "--now")
     assert keyring_file.stat().st_mode & 0o777 == 0o600
-    new_kid = rotated["active"]
+    new_kid = rotated["signing"]
     assert new_kid != old_kid
     assert {key["kid"] for key in rotated["keys"]} == {old_kid, new_kid}
     kids = [key["kid"] for key in Client().get("/.well-known/jwks.json").json()["keys"]]
@@ -64,6 +64,7 @@ def test_rotation_keeps_old_tokens_verifiable_then_retires_the_old_key(keyring_f
             key["retire_after"] = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
     keyring_file.write_text(json.dumps(data))
     signing.keyring_reset()
+    command("revoke_key", machine_key["id"])  # the last license key the old key vouched for
     assert [key["kid"] for key in command("rotate_signing_key", "--retire-expired")["keys"]] == [new_kid]
     with pytest.raises(LookupError):
         verify(token_before)
@@ -72,15 +73,15 @@ def test_rotation_keeps_old_tokens_verifiable_then_retires_the_old_key(keyring_f
 @pytest.mark.django_db
 def test_the_command_creates_a_missing_keyring(keyring_file):
     created = command("rotate_signing_key")
-    assert [key["kid"] for key in created["keys"]] == [created["active"]]
-    assert json.loads(keyring_file.read_text())["active"] == created["active"]
+    assert [key["kid"] for key in created["keys"]] == [created["signing"]]
+    assert json.loads(keyring_file.read_text())["active"] == created["signing"]
 
 
 @pytest.mark.django_db
 def test_keys_issued_before_a_rotation_keep_working(keyring_file, org):
-    command("rotate_signing_key")
+    command("rotate_signing_key", "--now")
     key = command("issue_key", org["id"], "--kind", "trial")
-    command("rotate_signing_key")
+    command("rotate_signing_key", "--now")
     assert keyformat.key_parse(key["key"]).verify(signing.keyring().public_keys())
     body = json.dumps({"license_key": key["key"], "fingerprint": FINGERPRINT})
     assert Client().post("/api/v1/activate", body, content_type="application/json").json()["code"] == "VALID"
@@ -93,3 +94,42 @@ def test_inline_keyring_cannot_be_rotated_by_the_command(settings):
     settings.SIGNING_KEYS = json.dumps(signing.keyring().as_json())
     with pytest.raises(CommandError, match="SIGNING_KEYS"):
         call_command("rotate_signing_key")
+
+
+@pytest.mark.django_db
+def test_a_new_key_is_published_before_it_signs(keyring_file, org, machine_key, monkeypatch):
+    old_kid = signing.keyring().active_kid
+    rotated = command("rotate_signing_key")  # default: signs 10 minutes from now
+    assert rotated["signing"] == old_kid and rotated["newest"] != old_kid
+    kids = {key["kid"] for key in Client().get("/api/v1/jwks").json()["keys"]}
+    assert kids == {old_kid, rotated["newest"]}
+    assert jwt.get_unverified_header(activate(machine_key["key"]))["kid"] == old_kid
+    later = datetime.now(UTC) + timedelta(minutes=11)
+    monkeypatch.setattr(signing, "datetime", type("Clock", (), {"now": staticmethod(lambda tz=None: later)}))
+    assert jwt.get_unverified_header(activate(machine_key["key"]))["kid"] == rotated["newest"]
+
+
+@pytest.mark.django_db
+def test_a_key_that_signed_live_license_keys_is_not_retired(keyring_file, org):
+    old_kid = signing.keyring().active_kid
+    machine = command("issue_key", org["id"], "--kind", "trial")
+    command("rotate_signing_key", "--now")
+    data = json.loads(keyring_file.read_text())
+    for key in data["keys"]:
+        if key["kid"] == old_kid:
+            key["retire_after"] = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    keyring_file.write_text(json.dumps(data))
+    signing.keyring_reset()
+    kept = command("rotate_signing_key", "--retire-expired")
+    old = next(key for key in kept["keys"] if key["kid"] == old_kid)
+    assert "1 license keys" in old["kept_because"]
+    command("revoke_key", machine["id"])
+    assert old_kid not in {key["kid"] for key in command("rotate_signing_key", "--retire-expired")["keys"]}
+
+
+@pytest.mark.django_db
+def test_retire_drops_a_compromised_key_at_once(keyring_file, org):
+    old_kid = signing.keyring().active_kid
+    command("rotate_signing_key", "--now")
+    assert old_kid not in {key["kid"] for key in command("rotate_signing_key", "--retire", old_kid)["keys"]}
+    assert old_kid not in {key["kid"] for key in Client().get("/api/v1/jwks").json()["keys"]}
