@@ -97,8 +97,9 @@ def license_issue(
     else:
         raise ValidationError({"kind": f"Unknown kind of key {kind!r}."})
 
+    signing_key = signing.keyring().active
     text = keyformat.key_build(
-        kind=kind, organization_id=organization.uuid, issued_at=now, private_key=signing.keyring().active.private_key
+        kind=kind, organization_id=organization.uuid, issued_at=now, private_key=signing_key.private_key
     )
     license_key = LicenseKey.objects.create(
         kind=kind,
@@ -111,6 +112,7 @@ def license_issue(
         requested_by=actor if getattr(actor, "pk", None) else None,
         issued_to=issued_to,
         digest=keyformat.key_digest(text),
+        signing_kid=signing_key.kid,
         encrypted_key=encryption.encrypt(text),
     )
     audit_record(
