@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -26,6 +27,8 @@ from organizations.selectors import (
     require_super_admin,
 )
 from organizations.services import organization_create, organization_set_status, organization_update
+
+DASHBOARD_CACHE_SECONDS = 60  # the key counts scan every key: at most once a minute per scope
 
 
 class SignInView(auth_views.LoginView):
@@ -65,7 +68,12 @@ def dashboard(request):
         active, ended = temporary_keys_issued_to(user, now)
         return render(request, "partner_dashboard.html", {"active_keys": active, "ended_keys": ended, "now": now})
     organizations = organizations_for_user(user)
-    numbers = dashboard_numbers(organizations, now, everything=user.is_super_admin)
+    scope = "all" if user.is_super_admin else f"organization-{user.organization_id}"
+    numbers = cache.get_or_set(
+        f"dashboard-numbers:{scope}",
+        lambda: dashboard_numbers(organizations, now, everything=user.is_super_admin),
+        DASHBOARD_CACHE_SECONDS,
+    )
     events = recent_audit_events(None if user.is_super_admin else organizations)
     return render(
         request,
