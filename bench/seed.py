@@ -48,7 +48,7 @@ ORG_NAMESPACE = uuid.UUID("6f2b5a8e-3c1d-4e7f-9a0b-1c2d3e4f5a6b")
 
 KEY_COLUMNS = (
     "id, public_id, kind, organization_id, environment_id, machine_name, status, issued_at, expires_at, "
-    "description, digest, encrypted_key, machine_id, bound_at, last_machine_uid, released_by, revoked_at, "
+    "description, digest, signing_kid, encrypted_key, machine_id, bound_at, last_machine_uid, released_by, revoked_at, "
     "revocation_reason, deleted_at, created_at, updated_at, requested_by_id, issued_to_id, revoked_by_id"
 )
 MACHINE_COLUMNS = (
@@ -115,6 +115,7 @@ def _worker_init(now: datetime, organizations: int, sample_blocks: frozenset[int
         organizations=organizations,
         sample_blocks=sample_blocks,
         private_key=signing.keyring().active.private_key,
+        signing_kid=signing.keyring().active.kid,
     )
 
 
@@ -125,7 +126,7 @@ def generate_blocks(blocks: range) -> tuple[str, str, str, list[dict]]:
     from licenses.services import server_key_expires_at
 
     now, organizations, sample_blocks = _worker["now"], _worker["organizations"], _worker["sample_blocks"]
-    private_key = _worker["private_key"]
+    private_key, signing_kid = _worker["private_key"], _worker["signing_kid"]
     keys, machines, events, sample = io.StringIO(), io.StringIO(), io.StringIO(), []
     for block in blocks:
         state = block_state(block)
@@ -201,6 +202,7 @@ def generate_blocks(blocks: range) -> tuple[str, str, str, list[dict]]:
                         _ts(expires_at),
                         "",
                         keyformat.key_digest(text),
+                        signing_kid,
                         encryption.encrypt(text),
                         str(machine_id) if machine_id else NULL,
                         _ts(key_bound_at),
@@ -331,6 +333,9 @@ def seed(keys: int, *, sample: int = SAMPLE, force: bool = False, processes: int
         and datetime.now(UTC) - marker["seeded_at"] < timedelta(days=REUSE_DAYS)
         and keys_file.exists()
     ):
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)  # the schema may have moved on since the seed
         print(f"Reusing {database_name(keys)} (seeded {marker['seeded_at']:%Y-%m-%d %H:%M} UTC).", file=sys.stderr)
         return {"keys": keys, "keys_file": str(keys_file), "reused": True, "seconds": 0.0}
 

@@ -1,0 +1,289 @@
+"""The portal's benchmark, in one command:
+
+    .venv/bin/python bench/run.py                  # 1,000,000 keys, compared with 10,000
+    .venv/bin/python bench/run.py --keys 10000 --compare-keys 0 --seconds 5    # a quick look
+    .venv/bin/python bench/run.py --instances 2    # two gunicorn instances sharing PostgreSQL and Redis
+
+For each size it seeds PostgreSQL (or reuses the seeded database), serves the portal with gunicorn
+as the README's production section does (DEBUG off, Redis rate limits, signed verdicts, audit),
+drives it from wrk at several concurrencies, and counts SQL queries per request through Django's
+test client. It writes ``bench/results/latest.json`` and ``bench/results/latest.md`` (raw output
+of each size in ``bench/results/raw/``, git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.environment import (
+    BENCH_DIR,
+    PROJECT_DIR,
+    PYTHON,
+    RATE_LIMIT_PER_IP,
+    RATE_LIMIT_PER_KEY,
+    RAW_DIR,
+    RESULTS_DIR,
+    database_name,
+)
+
+TARGETS = {
+    "validate_ratio": 0.80,
+    "activate_ratio": 0.60,
+    "validate_queries": 2,
+    "latency_growth": 0.15,
+    "list_p95_ms": 200,
+    "worker_rss_mib": 150,
+}
+LABELS = {
+    "floor": "floor (`/healthz`)",
+    "validate": "`validate`",
+    "activate": "`activate` (re-activation)",
+    "list_page": "licenses tab, largest organization",
+    "admin_list": "admin: all license keys",
+    "validate_stale": "`validate`, last seen > 1 min ago (writes)",
+}
+
+
+def machine() -> dict:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        platform.processor(),
+    )
+    memory_kib = int(
+        next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if "MemTotal" in line)
+    )
+
+    def version(command: list[str]) -> str:
+        try:
+            return subprocess.run(command, capture_output=True, text=True, check=False).stdout.strip().splitlines()[0]
+        except (OSError, IndexError):
+            return "?"
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory_kib / 1024 / 1024),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "postgresql": version(["psql", "--version"]),
+        "redis": version(["redis-server", "--version"]),
+        "wrk": version(["wrk", "--version"]),
+        "commit": version(["git", "-C", str(PROJECT_DIR), "rev-parse", "--short", "HEAD"]),
+    }
+
+
+def measure(keys: int, options) -> dict:
+    command = [
+        PYTHON,
+        str(BENCH_DIR / "measure.py"),
+        "--keys",
+        str(keys),
+        "--concurrency",
+        options.concurrency,
+        "--seconds",
+        str(options.seconds),
+        "--instances",
+        str(options.instances),
+        "--workers",
+        str(options.workers),
+        "--port",
+        str(options.port),
+        "--sample",
+        str(options.sample),
+    ]
+    subprocess.run(command, check=True, cwd=PROJECT_DIR)
+    return json.loads((RAW_DIR / f"{database_name(keys)}.json").read_text())
+
+
+def with_ratios(result: dict) -> dict:
+    floor = {run["connections"]: run["requests_per_second"] for run in result["runs"] if run["endpoint"] == "floor"}
+    for run in result["runs"]:
+        base = floor.get(run["connections"])
+        run["ratio_to_floor"] = round(run["requests_per_second"] / base, 3) if base else None
+    return result
+
+
+def run_of(result: dict, endpoint: str, connections: int) -> dict | None:
+    return next(
+        (run for run in result["runs"] if run["endpoint"] == endpoint and run["connections"] == connections), None
+    )
+
+
+def targets(main: dict, small: dict | None, workers: int) -> list[dict]:
+    """Each target of the brief, measured: where it holds and where it does not."""
+    loaded = sorted({run["connections"] for run in main["runs"] if run["connections"] >= workers})
+    single = min(run["connections"] for run in main["runs"])
+    rows = []
+
+    def ratios(endpoint):
+        return {c: (run_of(main, endpoint, c) or {}).get("ratio_to_floor") for c in loaded}
+
+    validate = ratios("validate")
+    rows.append(
+        {
+            "target": f"`validate` ≥ {TARGETS['validate_ratio']:.0%} of the floor's throughput (c ≥ {workers})",
+            "measured": ", ".join(f"c={c}: {r:.0%}" for c, r in validate.items() if r is not None),
+            "holds": all(r is not None and r >= TARGETS["validate_ratio"] for r in validate.values()),
+        }
+    )
+    queries = main["queries"]["validate"]
+    rows.append(
+        {
+            "target": f"`validate`: at most {TARGETS['validate_queries']} SQL queries",
+            "measured": f"max {queries['queries_max']} (mean {queries['queries_mean']}; "
+            + ", ".join(f"{kind} {data['queries_max']}" for kind, data in queries["by_kind"].items())
+            + ")",
+            "holds": queries["queries_max"] <= TARGETS["validate_queries"],
+        }
+    )
+    if small is not None:
+        growth = []
+        for percentile in ("p50", "p95"):
+            big = run_of(main, "validate", single)["latency_ms"][percentile]
+            base = run_of(small, "validate", single)["latency_ms"][percentile]
+            growth.append((percentile, big, base, big / base - 1 if base else 0))
+        rows.append(
+            {
+                "target": f"`validate` latency at {main['keys']:,} keys within "
+                f"{TARGETS['latency_growth']:.0%} of {small['keys']:,} (c={single})",
+                "measured": "; ".join(f"{p} {big:.2f} vs {base:.2f} ms ({g:+.0%})" for p, big, base, g in growth),
+                "holds": all(g <= TARGETS["latency_growth"] for *_, g in growth),
+            }
+        )
+    activate = ratios("activate")
+    rows.append(
+        {
+            "target": f"`activate` ≥ {TARGETS['activate_ratio']:.0%} of the floor's throughput (c ≥ {workers})",
+            "measured": ", ".join(f"c={c}: {r:.0%}" for c, r in activate.items() if r is not None),
+            "holds": all(r is not None and r >= TARGETS["activate_ratio"] for r in activate.values()),
+        }
+    )
+    fresh, stale = main["queries"]["validate"], main["queries"]["validate_stale"]
+    rows.append(
+        {
+            "target": "a machine seen again within a minute: no write; after a minute: one",
+            "measured": f"writes per request: within a minute {fresh['writes_mean']}, "
+            f"after a minute {stale['writes_mean']}",
+            "holds": fresh["writes_mean"] == 0 and 0.9 <= stale["writes_mean"] <= 1.0,
+        }
+    )
+    for name in ("list_page", "admin_list"):
+        if name not in main["queries"]:
+            continue
+        run = run_of(main, name, single)
+        count = main["queries"][name]["queries_max"]
+        small_count = small["queries"].get(name, {}).get("queries_max") if small else None
+        rows.append(
+            {
+                "target": f"{LABELS[name]}: bounded queries, p95 < {TARGETS['list_p95_ms']} ms (c={single})",
+                "measured": f"{count} queries"
+                + (f" ({small_count} at {small['keys']:,} keys)" if small_count is not None else "")
+                + f", p95 {run['latency_ms']['p95']:.0f} ms",
+                "holds": (small_count is None or count == small_count)
+                and run["latency_ms"]["p95"] < TARGETS["list_p95_ms"],
+            }
+        )
+    rss = max((worker["rss_mib"] for worker in main["workers_memory"]), default=0)
+    peak = max((worker["peak_rss_mib"] for worker in main["workers_memory"]), default=0)
+    rows.append(
+        {
+            "target": f"a gunicorn worker under {TARGETS['worker_rss_mib']} MB resident after the run",
+            "measured": f"largest {rss:.0f} MiB (peak {peak:.0f} MiB)",
+            "holds": peak < TARGETS["worker_rss_mib"],
+        }
+    )
+    return rows
+
+
+def markdown(report: dict) -> str:
+    info = report["machine"]
+    lines = [
+        f"Measured {report['finished_at'][:16].replace('T', ' ')} UTC at commit `{info['commit']}` on "
+        f"{info['cores']} cores ({info['cpu']}), {info['memory_gib']} GiB, Linux {info['kernel']}; "
+        f"Python {info['python']}, {info['postgresql']}, Redis {info['redis'].split()[2].removeprefix('v=')}, "
+        f"wrk on the same machine.",
+        f"Server: `gunicorn {report['gunicorn']}` × {report['instances']} instance(s), DEBUG off, Redis rate "
+        f"limits (raised to {RATE_LIMIT_PER_IP:,}/{RATE_LIMIT_PER_KEY:,} per minute per IP/key), every verdict "
+        f"signed. {report['seconds']} s per cell; load cycles through {report['sample_keys']:,} real keys.",
+        "",
+    ]
+    for result in report["sizes"]:
+        lines += [
+            f"**{result['keys']:,} keys** ({result['database']})",
+            "",
+            "| endpoint | conc. | req/s | × floor | p50 ms | p95 ms | p99 ms | SQL/request | errors |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for run in result["runs"]:
+            queries = result["queries"].get(run["endpoint"], {})
+            sql = f"{queries['queries_mean']:g}" if queries else "—"
+            if queries and queries["queries_max"] != queries["queries_mean"]:
+                sql += f" (max {queries['queries_max']})"
+            ratio = f"{run['ratio_to_floor']:.2f}" if run.get("ratio_to_floor") is not None else "—"
+            latency = run["latency_ms"]
+            lines.append(
+                f"| {LABELS.get(run['endpoint'], run['endpoint'])} | {run['connections']} | "
+                f"{run['requests_per_second']:,.0f} | {ratio} | {latency['p50']:.1f} | {latency['p95']:.1f} | "
+                f"{latency['p99']:.1f} | {sql} | {run['errors']} |"
+            )
+        memory = ", ".join(f"{worker['rss_mib']:.0f}" for worker in result["workers_memory"])
+        lines += ["", f"Worker RSS after the run (MiB): {memory}.", ""]
+    lines += ["| target | measured | holds |", "| --- | --- | --- |"]
+    for row in report["targets"]:
+        lines.append(f"| {row['target']} | {row['measured']} | {'yes' if row['holds'] else '**no**'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--keys", type=int, default=1_000_000, help="keys in the main database (default 1,000,000)")
+    parser.add_argument(
+        "--compare-keys", type=int, default=10_000, help="the small size to compare with (0: none; default 10,000)"
+    )
+    parser.add_argument("--concurrency", default="1,8,32", help="wrk connections, comma-separated (default 1,8,32)")
+    parser.add_argument("--seconds", type=int, default=10, help="seconds per measurement (default 10)")
+    parser.add_argument("--instances", type=int, default=1, help="gunicorn instances sharing the database (1 or 2)")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers in all (default 4, as the README)")
+    parser.add_argument("--port", type=int, default=8101, help="first port (default 8101)")
+    parser.add_argument("--sample", type=int, default=20_000, help="keys the load cycles through (default 20,000)")
+    options = parser.parse_args(argv)
+
+    started = datetime.now(UTC)
+    sizes = [keys for keys in (options.compare_keys, options.keys) if keys]
+    results = [with_ratios(measure(keys, options)) for keys in sizes]
+    main_result = results[-1]
+    small = results[0] if len(results) > 1 else None
+    report = {
+        "started_at": started.isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
+        "machine": machine(),
+        "gunicorn": main_result["gunicorn"],
+        "instances": options.instances,
+        "seconds": options.seconds,
+        "sample_keys": main_result["sample_keys"],
+        "sizes": results,
+        "targets": targets(main_result, small, options.workers),
+    }
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    suffix = "" if options.instances == 1 else f"-{options.instances}-instances"
+    (RESULTS_DIR / f"latest{suffix}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    (RESULTS_DIR / f"latest{suffix}.md").write_text(markdown(report))
+    print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()
