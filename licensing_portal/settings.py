@@ -117,6 +117,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "licensing_portal.middleware.DatabaseUnavailableMiddleware",
+    "licensing_portal.middleware.AccessDeniedAuditMiddleware",
 ]
 
 ROOT_URLCONF = "licensing_portal.urls"
