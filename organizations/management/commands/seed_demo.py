@@ -11,9 +11,10 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from environments.fingerprint import fingerprint_parse
 from environments.services import environment_create
 from licenses.models import Kind
-from licenses.services import license_issue
+from licenses.services import license_activate, license_issue
 from organizations.models import Organization, User
 from organizations.services import organization_create, user_create
 
@@ -58,7 +59,9 @@ class Command(BaseCommand):
         )
         user_create(actor=None, username="acme-coadmin", role=User.Role.CO_ADMIN, organization=acme, password=password)
         partner = user_create(actor=None, username="partner", role=User.Role.PARTNER, password=password)
-        license_issue(organization=acme, kind=Kind.MACHINE, actor=admin, environment=production, description="Agent 1")
+        _, machine_text = license_issue(
+            organization=acme, kind=Kind.MACHINE, actor=admin, environment=production, description="Agent 1"
+        )
         license_issue(
             organization=acme,
             kind=Kind.TEMPORARY,
@@ -76,3 +79,13 @@ class Command(BaseCommand):
             description="Reporting server",
         )
         license_issue(organization=acme, kind=Kind.TRIAL, actor=acme_admin, description="Stopgap while renewing")
+        # One agent already activated, so the machines tab, the history and the chart have something to show.
+        fingerprint = fingerprint_parse(
+            {
+                "mac": "00:1a:2b:3c:4d:5e",
+                "cpu_id": "BFEBFBFF000906EA",
+                "hostname": "acme-app01",
+                "product_version": "4.4.2",
+            }
+        )
+        license_activate(key_text=machine_text, uid=fingerprint.uid, fingerprint=fingerprint, machine_name="App server")
