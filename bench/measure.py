@@ -78,6 +78,26 @@ class Portal:
                     raise SystemExit(f"gunicorn on port {port} did not answer /healthz; see {self.log_dir}")
                 time.sleep(0.2)
 
+    def drain(self, limit: float = 300) -> float:
+        """Wait until every instance answers /healthz at once again, and return how long that took.
+
+        wrk stops by closing its connections, but the requests already queued in gunicorn's backlog
+        are still served (a slow list page at 32 connections leaves seconds of work): without this
+        wait, that work would be measured against the next endpoint.
+        """
+        started = time.monotonic()
+        for port in self.ports:
+            quick = 0
+            while quick < 3 and time.monotonic() - started < limit:
+                sent = time.monotonic()
+                try:
+                    http_get(f"http://127.0.0.1:{port}/healthz")
+                except OSError:
+                    time.sleep(0.1)
+                quick = quick + 1 if time.monotonic() - sent < 0.05 else 0
+        time.sleep(0.5)
+        return round(time.monotonic() - started, 1)
+
     def workers_memory(self) -> list[dict]:
         """VmRSS and VmHWM (peak) of every gunicorn worker, in MiB."""
         masters = {process.pid for process in self.processes}
@@ -367,7 +387,8 @@ def measure(
         for name, path, file in endpoints:  # warm every worker up once
             if name == "validate":
                 touch(fresh=True)
-            wrk_run(portal, path=path, requests_file=file, connections=max(concurrencies), seconds=2, cookie=cookie)
+            wrk_run(portal, path=path, requests_file=file, connections=workers, seconds=2, cookie=cookie)
+            portal.drain()
         for connections in concurrencies:
             for name, path, file in endpoints:
                 if name == "validate":
@@ -376,6 +397,7 @@ def measure(
                 run = wrk_run(
                     portal, path=path, requests_file=file, connections=connections, seconds=seconds, cookie=cookie
                 )
+                run["drained_seconds"] = portal.drain()
                 runs.append({"endpoint": name, **run})
                 print(
                     f"  {keys:>9,} keys  c={connections:<3} {name:<14} {run['requests_per_second']:>8,.0f} req/s"
@@ -433,6 +455,7 @@ def sanity_check(portal: Portal, entries: list[dict], list_pages: dict[str, str]
 
 
 def main(argv: list[str] | None = None) -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the servers on the way out
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keys", type=int, required=True)
     parser.add_argument("--concurrency", default="1,8,32")
