@@ -144,3 +144,24 @@ def test_templates_have_no_inline_script_handler_or_style():
         assert not re.search(r"\son[a-z]+=", text), template
         assert not re.search(r"\sstyle=", text), template
         assert "<style" not in text, template
+
+
+def test_audit_log_is_read_only_in_the_django_admin(world):
+    from audit.models import AuditEvent
+
+    client = world.client("super_admin")
+    event = AuditEvent.objects.filter(organization=world.acme).first()
+    assert client.get("/admin/audit/auditevent/add/").status_code == 403
+    page = client.get(f"/admin/audit/auditevent/{event.pk}/change/")
+    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+    assert client.post(f"/admin/audit/auditevent/{event.pk}/change/", {"action": "x"}).status_code == 403
+    assert client.get(f"/admin/audit/auditevent/{event.pk}/delete/").status_code == 403
+    html = client.get("/admin/audit/auditevent/").content.decode()
+    assert "delete_selected" not in html
+
+
+def test_keys_are_never_stored_readable_in_the_django_admin(world):
+    html = (
+        world.client("super_admin").get(f"/admin/licenses/licensekey/{world.machine_key.pk}/change/").content.decode()
+    )
+    assert world.machine_text not in html and world.machine_key.encrypted_key not in html
