@@ -189,11 +189,13 @@ class LicenseKey(models.Model):
         return self.kind in BINDABLE_KINDS
 
     def state_label(self, now: datetime) -> str:
-        """A short status for lists: Active, Inactive, Revoked, Expired."""
+        """A short status for lists: Active, Inactive, Revoked, Expired, Subscription ended."""
         if self.status != self.Status.ACTIVE:
             return self.get_status_display()
         if self.expires_at is not None and self.expires_at <= now:
             return "Expired"
+        if self.kind in (Kind.MACHINE, Kind.TEMPORARY) and not self.organization.subscription_active(now):
+            return "Subscription ended"
         return "Active"
 
     def snapshot(self) -> dict:

@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -126,16 +127,30 @@ def keyring_parse(text: str, source: str) -> Keyring:
     return Keyring(active_kid=active, keys=keys)
 
 
-def keyring_write(keyring: Keyring, path: Path) -> None:
-    """Write the keyring file atomically, readable by its owner only."""
+def keyring_write(keyring: Keyring, path: Path, *, exclusive: bool = False) -> bool:
+    """Write the keyring file atomically, readable by its owner only.
+
+    ``exclusive``: only if no keyring exists yet (another process may be creating one at the same
+    moment: exactly one wins); returns whether this call wrote it.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(keyring.as_json(), handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".signing-keys-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(keyring.as_json(), handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if not exclusive:
+            os.replace(temporary, path)
+            return True
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
 
 
 _lock = threading.Lock()
@@ -154,8 +169,8 @@ def _load() -> Keyring:
                 f"No signing keyring: set SIGNING_KEYS or SIGNING_KEYS_FILE ({path} does not exist). "
                 "Create one with `python manage.py rotate_signing_key`."
             )
-        keyring_write(Keyring(active_kid=(key := signing_key_new()).kid, keys=(key,)), path)
-        print(f"Created a new signing keyring in {path} (keep it secret, back it up).", file=sys.stderr)
+        if keyring_write(Keyring(active_kid=(key := signing_key_new()).kid, keys=(key,)), path, exclusive=True):
+            print(f"Created a new signing keyring in {path} (keep it secret, back it up).", file=sys.stderr)
     return keyring_parse(path.read_text(), str(path))
 
 

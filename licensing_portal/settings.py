@@ -7,8 +7,10 @@ with DEBUG off a missing secret stops the portal with a clear message.
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
+import time
 from pathlib import Path
 
 import environ
@@ -58,10 +60,19 @@ def _secret_from_file(name: str, path: Path, make) -> str:
     if not AUTO_CREATE_SECRETS:
         raise ImproperlyConfigured(f"{name} is not set and {file_path} does not exist (set {name} or {name}_FILE).")
     file_path.parent.mkdir(parents=True, exist_ok=True)
-    file_path.touch(mode=0o600)
-    file_path.write_text(make())
-    print(f"Created {name} in {file_path} (keep it secret).", file=sys.stderr)
-    return file_path.read_text().strip()
+    try:  # exclusive: of several processes starting at once, exactly one creates it
+        descriptor = os.open(file_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(make())
+        print(f"Created {name} in {file_path} (keep it secret).", file=sys.stderr)
+    for _ in range(50):  # the creator may still be writing
+        if value := file_path.read_text().strip():
+            return value
+        time.sleep(0.02)
+    raise ImproperlyConfigured(f"{file_path} is empty.")
 
 
 def _new_fernet_key() -> str:

@@ -24,3 +24,7 @@ urlpatterns = [
     path("", include("licenses.urls")),
     path("", include("audit.urls")),
 ]
+
+# Outside /api/ the error pages are HTML (templates/404.html, 500.html); the API answers JSON itself.
+handler404 = "licensing_portal.errors.not_found"
+handler500 = "licensing_portal.errors.server_error"

@@ -47,3 +47,19 @@ def test_api_answers_503_json_while_the_database_is_down_and_recovers(database_d
     come_back()
     assert client.post("/api/v1/activate", body, content_type="application/json").json()["code"] == "VALID"
     assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_pages_answer_a_clear_503_while_the_database_is_down_and_recover(database_down, machine_key):
+    from organizations.models import User
+    from organizations.services import user_create
+
+    go_down, come_back = database_down
+    client = Client()
+    client.force_login(user_create(actor=None, username="ops", role=User.Role.SUPER_ADMIN))
+    go_down()
+    response = client.get("/organizations/")
+    assert response.status_code == 503
+    assert "temporarily unavailable" in response.content.decode()
+    assert "Traceback" not in response.content.decode()
+    come_back()
+    assert client.get("/organizations/").status_code == 200

@@ -1,0 +1,189 @@
+"""Every state-changing URL of the portal, for every role: the answer each must get, and nothing
+changed for those refused. Without a CSRF token every one of them is refused, even for a super-admin.
+(The read-only pages are in tests/views/test_access.py; a completeness check below ties both to the URLconf.)
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from environments.models import Environment, Machine
+from licenses.models import LicenseKey
+from organizations.models import Organization
+from tests.views.conftest import ROLES
+from tests.views.test_access import PAGES
+
+ALLOWED, FORBIDDEN, MISSING = "allowed", 403, 404
+MANAGERS = {"super_admin": ALLOWED, "org_admin": ALLOWED, "co_admin": ALLOWED, "outsider": MISSING, "partner": MISSING}
+SUPER_IN_ORG = {**MANAGERS, "org_admin": FORBIDDEN, "co_admin": FORBIDDEN}
+SUPER_ONLY = {role: FORBIDDEN for role in MANAGERS} | {"super_admin": ALLOWED}
+ORG_ADMINS = {**MANAGERS, "co_admin": FORBIDDEN}
+# The page is open to every manager; another organization's key is "No such license key" (400).
+SIGNED_IN_MANAGERS = {**MANAGERS, "outsider": 400, "partner": FORBIDDEN}
+EVERYONE_SIGNED_IN = {role: ALLOWED for role in MANAGERS}
+
+
+def soon() -> str:
+    return (timezone.now() + timedelta(days=30)).date().isoformat()
+
+
+# name: (url, POST data, expected per role)
+ACTIONS = {
+    "organization_create": (
+        lambda w: "/organizations/new/",
+        lambda w: {"name": "Initech", "edition": "paid"},
+        SUPER_ONLY,
+    ),
+    "organization_edit": (
+        lambda w: "/organizations/acme/edit/",
+        lambda w: {"name": "Renamed", "slug": "acme", "edition": "free", "transfer_limit": 3},
+        SUPER_IN_ORG,
+    ),
+    "organization_status": (lambda w: "/organizations/acme/status/", lambda w: {"status": "suspended"}, SUPER_IN_ORG),
+    "environment_add": (lambda w: "/organizations/acme/environments/add/", lambda w: {"name": "Sandbox"}, MANAGERS),
+    "environment_status": (
+        lambda w: f"/organizations/acme/environments/{w.production.uuid}/status/",
+        lambda w: {"status": "disabled"},
+        MANAGERS,
+    ),
+    "machine_detach": (
+        lambda w: f"/organizations/acme/machines/{w.machine.uid}/detach/",
+        lambda w: {"confirm": "yes"},
+        MANAGERS,
+    ),
+    "machine_primary": (
+        lambda w: f"/organizations/acme/machines/{w.machine.uid}/primary/",
+        lambda w: {"is_primary": "on"},
+        MANAGERS,
+    ),
+    "machine_key_issue": (
+        lambda w: "/organizations/acme/licenses/issue/",
+        lambda w: {"environment": str(w.production.uuid), "description": "x"},
+        MANAGERS,
+    ),
+    "temporary_key_generate": (
+        lambda w: "/organizations/acme/temporary-keys/generate/",
+        lambda w: {"ttl": "3600"},
+        SUPER_IN_ORG,
+    ),
+    "server_key_generate": (
+        lambda w: "/organizations/acme/server-keys/generate/",
+        lambda w: {"machine_name": "srv9", "expires_on": soon()},
+        MANAGERS,
+    ),
+    "server_key_edit": (
+        lambda w: f"/keys/{w.server_key.public_id}/edit/",
+        lambda w: {"description": "edited", "status": "inactive", "expires_on": soon()},
+        MANAGERS,
+    ),
+    "server_key_delete": (
+        lambda w: "/organizations/acme/server-keys/delete/",
+        lambda w: {"keys": [str(w.server_key.public_id)], "confirm": "yes"},
+        MANAGERS,
+    ),
+    "license_revoke": (
+        lambda w: f"/keys/{w.machine_key.public_id}/revoke/",
+        lambda w: {"reason": "leaked", "confirm": "yes"},
+        MANAGERS,
+    ),
+    "license_reveal": (lambda w: f"/keys/{w.machine_key.public_id}/reveal/", lambda w: {}, MANAGERS),
+    "trial_key": (lambda w: "/organizations/acme/trial/", lambda w: {}, ORG_ADMINS),
+    "manual_activation": (
+        lambda w: "/activate/",
+        lambda w: {"license_key": w.trial_text, "machine_uid": "AB" * 32},
+        SIGNED_IN_MANAGERS,
+    ),
+}
+# URL names that change nothing or belong to Django's own, separately tested flows.
+NOT_ACTIONS = {"logout", "login", "password_reset", "password_reset_done", "password_reset_confirm"}
+NOT_ACTIONS |= {"password_reset_complete", "password_change", "password_change_done"}
+
+
+def state() -> tuple:
+    """Everything an action could change, as one comparable value."""
+    return (
+        list(Organization.objects.order_by("pk").values_list("name", "status", "edition")),
+        list(Environment.objects.order_by("pk").values_list("name", "enabled", "deleted_at")),
+        list(Machine.objects.order_by("pk").values_list("organization", "is_primary")),
+        list(LicenseKey.objects.order_by("pk").values_list("status", "machine", "description", "deleted_at")),
+        AuditEvent.objects.exclude(action__in=["access.denied", "license.reveal"]).count(),
+    )
+
+
+CASES = [(name, role) for name in ACTIONS for role in ROLES]
+
+
+@pytest.mark.parametrize(("name", "role"), CASES, ids=[f"{name}-{role}" for name, role in CASES])
+def test_action_for_role(world, name, role):
+    url_for, data_for, expected = ACTIONS[name]
+    before = state()
+    response = world.client(role).post(url_for(world), data_for(world))
+    if role == "anonymous":
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+        assert state() == before
+        return
+    if expected[role] == ALLOWED:
+        assert response.status_code in (200, 302), (name, role, response.status_code)
+        return
+    assert response.status_code == expected[role], (name, role, response.status_code)
+    assert state() == before, f"{role} changed something through {name}"
+    if expected[role] in (FORBIDDEN, MISSING):  # refused permissions are audited
+        denied = AuditEvent.objects.filter(action="access.denied", actor=world.users[role]).first()
+        assert denied is not None and url_for(world) in denied.object_repr
+
+
+def test_allowed_actions_do_what_they_say(world):
+    """A sample of the allowed answers above really changed the state (the table is not vacuous)."""
+    admin = world.client("super_admin")
+    admin.post(f"/keys/{world.machine_key.public_id}/revoke/", {"reason": "leaked", "confirm": "yes"})
+    assert LicenseKey.objects.get(pk=world.machine_key.pk).status == "revoked"
+    world.client("co_admin").post("/organizations/acme/environments/add/", {"name": "Sandbox"})
+    assert Environment.objects.filter(organization=world.acme, name="Sandbox").exists()
+
+
+@pytest.mark.parametrize("name", ACTIONS)
+def test_no_csrf_token_no_change(world, name):
+    url_for, data_for, _ = ACTIONS[name]
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.users["super_admin"])
+    before = state()
+    response = client.post(url_for(world), data_for(world))
+    assert response.status_code == 403
+    assert state() == before
+
+
+def test_sign_out_needs_a_post_with_csrf(world):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.users["org_admin"])
+    assert client.get("/accounts/logout/").status_code == 405
+    assert client.post("/accounts/logout/").status_code == 403
+    assert client.get("/").status_code == 200  # still signed in
+
+
+def _url_names(resolver=None, namespace="") -> set[str]:
+    names = set()
+    for pattern in (resolver or get_resolver()).url_patterns:
+        if isinstance(pattern, URLResolver):
+            if pattern.namespace != "admin":
+                names |= _url_names(pattern, pattern.namespace or namespace)
+        elif isinstance(pattern, URLPattern) and pattern.name:
+            names.add(pattern.name)
+    return names
+
+
+def test_every_portal_url_is_in_an_access_table(world):
+    """A new page or action cannot slip in without an access test."""
+    from django.urls import resolve
+
+    pages = {resolve(url_for(world).split("?")[0]).url_name for url_for, _ in PAGES.values()}
+    covered = pages | set(ACTIONS) | NOT_ACTIONS
+    missing = {
+        name for name in _url_names() if name not in covered and not name.startswith(("api_", "well_known", "healthz"))
+    }
+    assert not missing, f"URLs without an access test: {sorted(missing)}"
