@@ -7,7 +7,6 @@ pushing a key's expiry into the past through the ORM, since a TTL is at least a 
 from __future__ import annotations
 
 import base64
-import io
 import json
 import threading
 import urllib.request
@@ -22,14 +21,9 @@ from licensing_agent.fingerprint import machine_uid
 from licensing_agent.keys import parse_key
 
 from tests.agent.support import MACHINE, Clock, FakePortal, Signer, crc, unused_port_url, verdict_body
+from tests.conftest import command
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-
-
-def command(name: str, *args) -> dict:
-    out = io.StringIO()
-    call_command(name, *args, stdout=out)
-    return json.loads(out.getvalue())
 
 
 @pytest.fixture
@@ -42,11 +36,6 @@ def org(portal):
     organization = command("create_organization", "Acme Live")
     command("create_environment", organization["id"], "Production")
     return organization
-
-
-@pytest.fixture
-def machine_key(org):
-    return command("issue_key", org["id"], "--kind", "machine", "--environment", "Production")
 
 
 @pytest.fixture
