@@ -81,7 +81,10 @@ class Machine(models.Model):
 
     class Meta:
         ordering = ["-last_seen_at"]
-        indexes = [models.Index(fields=["organization", "environment"], name="machine_org_environment")]
+        indexes = [
+            models.Index(fields=["organization", "environment"], name="machine_org_environment"),
+            models.Index(fields=["organization", "-last_seen_at"], name="machine_org_last_seen"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(organization__isnull=True, bound_at__isnull=True)

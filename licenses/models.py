@@ -135,7 +135,8 @@ class LicenseKey(models.Model):
         indexes = [
             models.Index(fields=["organization", "kind", "-issued_at"], name="license_org_kind_issued"),
             models.Index(fields=["expires_at"], name="license_expires"),
-            models.Index(fields=["machine"], name="license_machine"),
+            models.Index(fields=["-issued_at", "-id"], name="license_issued"),
+            models.Index(fields=["organization", "kind", "expires_at"], name="license_org_kind_expires"),
         ]
         constraints = [
             models.CheckConstraint(
