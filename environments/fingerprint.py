@@ -58,6 +58,10 @@ def fingerprint_parse(data: object) -> Fingerprint:
         value = data.get(name)
         if not isinstance(value, str):
             raise FingerprintError(f"fingerprint.{name} is required and must be a string")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise FingerprintError(f"fingerprint.{name} is not valid Unicode text") from None
         if len(value) > MAX_COMPONENT_LENGTH:
             raise FingerprintError(f"fingerprint.{name} is longer than {MAX_COMPONENT_LENGTH} characters")
         values[name] = value

@@ -112,6 +112,10 @@ def _fields(data: dict) -> tuple[str, object, str | None, str]:
     if len(key) > 1024:
         raise BadRequest("license_key is too long")
     try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest("license_key is not valid Unicode text") from None
+    try:
         fingerprint = fingerprint_parse(data.get("fingerprint"))
     except FingerprintError as error:
         raise BadRequest(str(error)) from None

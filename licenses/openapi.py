@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from licenses.models import Code, Kind
 
+# At least one character that Python's str.strip() keeps (it also strips \x1c-\x1f and \x85).
+NOT_BLANK = "[^\\s\\u001c-\\u001f\\u0085]"
+
 _ERROR_CODES = [
     "BAD_REQUEST",
     "NOT_FOUND_ROUTE",
@@ -27,28 +30,28 @@ _SCHEMAS = {
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 255,
-                "pattern": "\\S",
+                "pattern": NOT_BLANK,
                 "examples": ["00:1a:2b:3c:4d:5e"],
             },
             "cpu_id": {
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 255,
-                "pattern": "\\S",
+                "pattern": NOT_BLANK,
                 "examples": ["BFEBFBFF000906EA"],
             },
             "hostname": {
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 255,
-                "pattern": "\\S",
+                "pattern": NOT_BLANK,
                 "examples": ["acme-srv01"],
             },
             "product_version": {
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 255,
-                "pattern": "\\S",
+                "pattern": NOT_BLANK,
                 "examples": ["4.4.2"],
             },
         },
@@ -57,7 +60,7 @@ _SCHEMAS = {
         "type": "object",
         "required": ["license_key", "fingerprint"],
         "properties": {
-            "license_key": {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": "\\S"},
+            "license_key": {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": NOT_BLANK},
             "fingerprint": {"$ref": "#/components/schemas/Fingerprint"},
             "nonce": {"type": ["string", "null"], "pattern": "^[A-Za-z0-9_-]{1,64}$"},
         },

@@ -152,3 +152,24 @@ def test_internal_error_is_json_without_a_stack_trace(machine_key):
     assert json.loads(response.content) == {
         "error": {"code": "INTERNAL_ERROR", "detail": "An internal error occurred."}
     }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('{"license_key": "\\ud800", "fingerprint": {}}', "license_key"),
+        (
+            '{"license_key": "k", "fingerprint": '
+            '{"mac": "\\udc00", "cpu_id": "a", "hostname": "b", "product_version": "1"}}',
+            "fingerprint.mac",
+        ),
+        (
+            '{"license_key": "k", "fingerprint": '
+            '{"mac": "a", "cpu_id": "a", "hostname": "\\u001c", "product_version": "1"}}',
+            "fingerprint.hostname",
+        ),
+    ],
+)
+def test_lone_surrogates_and_control_blanks_are_refused_as_bad_requests(client, body, field):
+    assert field in assert_error(post(client, "/api/v1/validate", body), 400, "BAD_REQUEST")
