@@ -7,6 +7,7 @@ services); here they are only looked at. Users are managed here (roles, organiza
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.utils.functional import cached_property
 
 from organizations.models import Organization, User
@@ -90,3 +91,26 @@ class PortalUserAdmin(UserAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def save_model(self, request, obj, form, change):
+        """Users change here, not through a portal page: audit it the same way (never the password)."""
+        from audit.services import audit_record
+
+        fields = ["username", "email", "role", "organization_id", "is_active", "is_staff", "is_superuser"]
+        before = None
+        if change:
+            stored = type(obj).objects.get(pk=obj.pk)
+            before = {name: str(getattr(stored, name)) for name in fields}
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            after = {name: str(getattr(obj, name)) for name in fields}
+            if change and "password" in form.changed_data:
+                after["password"] = "changed"
+            audit_record(
+                actor=request.user,
+                action="user.update" if change else "user.create",
+                organization=obj.organization,
+                obj=obj,
+                before=before,
+                after=after,
+            )

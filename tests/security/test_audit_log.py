@@ -223,3 +223,23 @@ def test_keys_tokens_and_passwords_never_reach_audit_or_logs(org, machine_key, c
     for secret in secrets:
         assert secret not in dump
         assert secret not in caplog.text
+
+
+def test_user_changes_in_the_django_admin_are_audited_without_the_password(world):
+    client = world.client("super_admin")
+    partner = world.users["partner"]
+    response = client.post(
+        f"/admin/organizations/user/{partner.pk}/change/",
+        {
+            "username": "partner",
+            "email": "p@example.com",
+            "role": "partner",
+            "is_active": "on",
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    event = AuditEvent.objects.filter(action="user.update", object_id=str(partner.pk)).get()
+    assert event.actor == world.users["super_admin"]
+    assert event.before["email"] == "" and event.after["email"] == "p@example.com"
