@@ -84,29 +84,35 @@ def license_list(request, slug):
     return render(request, "licenses/license_list.html", _license_list_context(request, organization, kind))
 
 
+def _issue_from_form(request, form, template: str, context_for, issue):
+    """Issue a key from a valid form and show it once (not cached); else the page again, with the
+    form's or the service's errors next to their fields and what the user typed."""
+    if form.is_valid():
+        try:
+            license_key, text = license_issue(actor=request.user, **issue(form.cleaned_data))
+        except ValidationError as error:
+            form_add_service_errors(form, error)
+        else:
+            return secret_response(request, template, context_for(issued_key=license_key, issued_text=text))
+    return render(request, template, context_for(form=form), status=400)
+
+
 @login_required
 @require_POST
 def machine_key_issue(request, slug):
     organization = organization_for_user(request.user, slug)
-    form = MachineKeyForm(request.POST, organization=organization)
-    if form.is_valid():
-        try:
-            license_key, text = license_issue(
-                organization=organization,
-                kind=Kind.MACHINE,
-                actor=request.user,
-                environment=form.cleaned_data["environment"],
-                description=form.cleaned_data["description"],
-            )
-        except ValidationError as error:
-            form_add_service_errors(form, error)
-        else:
-            context = _license_list_context(
-                request, organization, Kind.MACHINE, issued_key=license_key, issued_text=text
-            )
-            return secret_response(request, "licenses/license_list.html", context)
-    context = _license_list_context(request, organization, Kind.MACHINE, form=form)
-    return render(request, "licenses/license_list.html", context, status=400)
+    return _issue_from_form(
+        request,
+        MachineKeyForm(request.POST, organization=organization),
+        "licenses/license_list.html",
+        lambda **extra: _license_list_context(request, organization, Kind.MACHINE, **extra),
+        issue=lambda data: {
+            "organization": organization,
+            "kind": Kind.MACHINE,
+            "environment": data["environment"],
+            "description": data["description"],
+        },
+    )
 
 
 # One key: its history, revoke, show it again -------------------------------------------------------
@@ -188,24 +194,18 @@ def temporary_key_list(request, slug):
 def temporary_key_generate(request, slug):
     organization = organization_for_user(request.user, slug)
     require_super_admin(request.user)
-    form = TemporaryKeyForm(request.POST)
-    if form.is_valid():
-        try:
-            license_key, text = license_issue(
-                organization=organization,
-                kind=Kind.TEMPORARY,
-                actor=request.user,
-                ttl=form.cleaned_data["ttl"],
-                issued_to=form.cleaned_data["issued_to"],
-                description=form.cleaned_data["description"],
-            )
-        except ValidationError as error:
-            form_add_service_errors(form, error)
-        else:
-            context = _temporary_context(request, organization, issued_key=license_key, issued_text=text)
-            return secret_response(request, "licenses/temporary_key_list.html", context)
-    return render(
-        request, "licenses/temporary_key_list.html", _temporary_context(request, organization, form), status=400
+    return _issue_from_form(
+        request,
+        TemporaryKeyForm(request.POST),
+        "licenses/temporary_key_list.html",
+        lambda **extra: _temporary_context(request, organization, **extra),
+        issue=lambda data: {
+            "organization": organization,
+            "kind": Kind.TEMPORARY,
+            "ttl": data["ttl"],
+            "issued_to": data["issued_to"],
+            "description": data["description"],
+        },
     )
 
 
@@ -234,23 +234,19 @@ def server_key_list(request, slug):
 @require_POST
 def server_key_generate(request, slug):
     organization = organization_for_user(request.user, slug)
-    form = ServerKeyForm(request.POST)
-    if form.is_valid():
-        try:
-            license_key, text = license_issue(
-                organization=organization,
-                kind=Kind.SERVER,
-                actor=request.user,
-                machine_name=form.cleaned_data["machine_name"],
-                expires_on=form.cleaned_data["expires_on"],
-                description=form.cleaned_data["description"],
-            )
-        except ValidationError as error:
-            form_add_service_errors(form, error)
-        else:
-            context = _server_context(request, organization, issued_key=license_key, issued_text=text)
-            return secret_response(request, "licenses/server_key_list.html", context)
-    return render(request, "licenses/server_key_list.html", _server_context(request, organization, form), status=400)
+    return _issue_from_form(
+        request,
+        ServerKeyForm(request.POST),
+        "licenses/server_key_list.html",
+        lambda **extra: _server_context(request, organization, **extra),
+        issue=lambda data: {
+            "organization": organization,
+            "kind": Kind.SERVER,
+            "machine_name": data["machine_name"],
+            "expires_on": data["expires_on"],
+            "description": data["description"],
+        },
+    )
 
 
 @login_required
