@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import functools
 import hmac
+import itertools
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper
 from django.utils import timezone
 
@@ -287,6 +289,15 @@ def _verdict_query(column: str) -> tuple[str, list]:
     return sql, layout
 
 
+_PLACEHOLDER = re.compile(r"%([s%])")
+
+
+def _numbered(sql: str) -> str:
+    """``sql`` with its ``%s`` placeholders as ``$1``, ``$2``... (``%%`` stays, for psycopg2's formatting)."""
+    numbers = itertools.count(1)
+    return _PLACEHOLDER.sub(lambda match: f"${next(numbers)}" if match.group(1) == "s" else "%%", sql)
+
+
 def _execute_prepared(cursor, name: str, sql: str, params: list) -> None:
     """Run ``sql`` as the server-side prepared statement ``name`` (PostgreSQL).
 
@@ -302,12 +313,12 @@ def _execute_prepared(cursor, name: str, sql: str, params: list) -> None:
     if state["off"]:
         cursor.execute(sql, params)
         return
-    execute = f"EXECUTE {name}(%s)"
+    execute = f"EXECUTE {name}({', '.join(['%s'] * len(params))})"
     if name in state["names"]:
         cursor.execute(execute, params)
         return
     try:
-        cursor.execute(f"PREPARE {name} AS {sql.replace('%s', '$1')}; {execute}", params)
+        cursor.execute(f"PREPARE {name} AS {_numbered(sql)}; {execute}", params)
     except Exception:
         state["off"] = True  # whether the statement now exists is unknown: stop using it
         raise
@@ -366,15 +377,55 @@ def _machine_registered(license_key: LicenseKey):
 def _machine_for(license_key: LicenseKey, uid: str, *, for_update: bool = False) -> Machine | None:
     if license_key.machine_id is not None and license_key.machine.uid == uid and not for_update:
         return license_key.machine
-    queryset = Machine.objects.select_for_update() if for_update else Machine.objects
     if license_key.kind == Kind.TEMPORARY and not for_update:
-        # A temporary key's verdict asks whether this is a registered machine: ask in the same query.
-        queryset = queryset.annotate(
-            is_registered_machine=ExpressionWrapper(
-                registered_machine_filter(license_key.organization), output_field=BooleanField()
-            )
-        )
+        return _registered_machine(license_key, uid)
+    queryset = Machine.objects.select_for_update() if for_update else Machine.objects
     return _first(queryset.filter(uid=uid))
+
+
+def _registered_machine_queryset(organization: Organization, uid: str):
+    """The machine with this UID, annotated with whether it is a registered machine of ``organization``
+    (a temporary key's verdict asks both: one query)."""
+    registered = ExpressionWrapper(registered_machine_filter(organization), output_field=BooleanField())
+    return Machine.objects.annotate(is_registered_machine=registered).filter(uid=uid).order_by()
+
+
+# Marker values compiled into the SQL in place of the real ones; their positions become parameters.
+_MARKER_ORGANIZATION = -7_310_422_911
+_MARKER_UID = "marker: not a machine UID"  # real UIDs are 64 hex digits
+
+
+@functools.cache
+def _registered_machine_query() -> tuple[str, list, list[str]]:
+    """``_registered_machine_queryset``'s SQL, compiled once per process from the same ORM filter.
+
+    Returns the SQL, its parameters (the markers stand for the organization and the UID, the rest
+    are the filter's constants) and the machine's columns, in the order the SELECT lists them.
+    """
+    queryset = _registered_machine_queryset(Organization(pk=_MARKER_ORGANIZATION), _MARKER_UID)[:1]
+    sql, params = queryset.query.sql_with_params()
+    attnames = [field.attname for field in Machine._meta.concrete_fields]
+    return sql, list(params), attnames
+
+
+def _registered_machine(license_key: LicenseKey, uid: str) -> Machine | None:
+    """``_registered_machine_queryset`` run as a prepared statement on PostgreSQL (the ORM elsewhere):
+    compiling and planning it on every temporary key's heartbeat cost several times running it."""
+    if connection.vendor != "postgresql":
+        return _first(_registered_machine_queryset(license_key.organization, uid))
+    sql, constants, attnames = _registered_machine_query()
+    replace = {_MARKER_ORGANIZATION: license_key.organization_id, _MARKER_UID: uid}
+    params = [replace.get(value, value) if isinstance(value, int | str) else value for value in constants]
+    with connection.cursor() as cursor:
+        _execute_prepared(cursor, "license_registered_machine", sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    if len(row) != len(attnames) + 1:  # the SELECT lists the machine's columns, then the annotation
+        raise DatabaseError(f"unexpected registered-machine row of {len(row)} columns")
+    machine = Machine.from_db(DEFAULT_DB_ALIAS, attnames, row[:-1])
+    machine.is_registered_machine = bool(row[-1])
+    return machine
 
 
 def _verdict(license_key, action, uid, fingerprint, machine, now) -> Verdict:
@@ -450,7 +501,6 @@ def _components(fingerprint: Fingerprint | None) -> dict[str, str]:
     }
 
 
-@transaction.atomic
 def license_activate(
     *,
     key_text: str,
@@ -462,6 +512,66 @@ def license_activate(
 ) -> AgentOutcome:
     """Bind a key to a machine if it is free and issue an activation token (online or manual)."""
     now = now_utc()
+    if not manual:
+        outcome = _reactivation(key_text=key_text, uid=uid, fingerprint=fingerprint, machine_name=machine_name, now=now)
+        if outcome is not None:
+            return outcome
+    return _activation(
+        key_text=key_text,
+        uid=uid,
+        fingerprint=fingerprint,
+        machine_name=machine_name,
+        actor=actor,
+        manual=manual,
+        now=now,
+    )
+
+
+def _reactivation(*, key_text: str, uid: str, fingerprint: Fingerprint | None, machine_name: str, now: datetime):
+    """An agent activating the key already bound to its machine, with nothing about it changed.
+
+    Nothing is bound or moved, so nothing is locked: one read, the history row, the once-a-minute
+    "last seen" write, and the token. As if it had run just before any change that commits while it
+    runs. Anything else (a free key, a move, new details, a failed verdict) returns None and takes
+    the locked path.
+    """
+    license_key = license_find(key_text)
+    if license_key is None or not license_key.is_bindable or license_key.machine_id is None:
+        return None
+    machine = license_key.machine
+    if (
+        machine.uid != uid
+        or machine.organization_id != license_key.organization_id
+        or (license_key.environment_id and machine.environment_id != license_key.environment_id)
+        or _machine_changes(machine, fingerprint, machine_name)
+    ):
+        return None
+    verdict = _verdict(license_key, Action.ACTIVATE, uid, fingerprint, machine, now)
+    if not verdict.valid or verdict.is_move:
+        return None
+    try:
+        _history(license_key, event=ActivationEvent.Event.ACTIVATE, uid=uid, now=now, code=verdict.code)
+    except IntegrityError:  # the key was deleted since it was read: the locked path says so
+        return None
+    if now - machine.last_seen_at >= timedelta(seconds=settings.MACHINE_SEEN_WRITE_SECONDS):
+        Machine.objects.filter(pk=machine.pk).update(last_seen_at=now)
+        machine.last_seen_at = now
+    return AgentOutcome(verdict, license_key, machine, activation_token(license_key, uid, now), now=now)
+
+
+def _machine_changes(machine: Machine, fingerprint: Fingerprint | None, machine_name: str) -> dict[str, str]:
+    """The details of ``machine`` that this call would change: fingerprint components, and its name."""
+    changes = {name: value for name, value in _components(fingerprint).items() if getattr(machine, name) != value}
+    if machine_name and machine.name != machine_name[:200]:
+        changes["name"] = machine_name[:200]
+    return changes
+
+
+@transaction.atomic
+def _activation(
+    *, key_text: str, uid: str, fingerprint: Fingerprint | None, machine_name: str, actor, manual: bool, now: datetime
+) -> AgentOutcome:
+    """Activation under locks: the key, then the machine (created if new)."""
     license_key = license_find(key_text, for_update=True)
     if license_key is None:
         return AgentOutcome(Verdict(Code.NOT_FOUND, "No such license key."), now=now)
@@ -475,22 +585,19 @@ def license_activate(
         if machine.organization_id not in (None, license_key.organization_id):
             verdict = Verdict(Code.ORGANIZATION_MISMATCH, "This machine is registered to another organization.")
             return AgentOutcome(verdict, license_key, now=now)
-        machine_before = machine.snapshot()
         newly_bound = license_key.machine_id is None
-        changed = newly_bound
-        if machine.organization_id is None:
+        binding_machine = machine.organization_id is None
+        machine_before = machine.snapshot() if binding_machine else None
+        changes = _machine_changes(machine, fingerprint, machine_name)
+        changed = newly_bound or bool(changes)
+        for name, value in changes.items():
+            setattr(machine, name, value)
+        if binding_machine:
             machine.organization = license_key.organization
             machine.bound_at = now
             changed = True
         if license_key.environment_id and machine.environment_id != license_key.environment_id:
             machine.environment = license_key.environment
-            changed = True
-        for name, value in _components(fingerprint).items():
-            if getattr(machine, name) != value:
-                setattr(machine, name, value)
-                changed = True
-        if machine_name and machine.name != machine_name[:200]:
-            machine.name = machine_name[:200]
             changed = True
         # A re-activation that changes nothing writes "last seen" at most once a minute, like validate.
         if changed or now - machine.last_seen_at >= timedelta(seconds=settings.MACHINE_SEEN_WRITE_SECONDS):
@@ -509,7 +616,7 @@ def license_activate(
                 obj=license_key,
                 after={"machine": uid, "move": verdict.is_move, "hostname": machine.hostname},
             )
-            if machine_before["organization"] is None:
+            if binding_machine:
                 audit_record(
                     actor=actor,
                     action="machine.bind",

@@ -1,0 +1,147 @@
+"""The heartbeat's cost: the queries each agent call makes, and the writes it does not make.
+
+Every agent in the field calls ``validate`` on an interval, so what one call sends to the database
+is what the portal costs (bench/ measures the time; this pins the work). Queries are counted
+through the real HTTP stack and database (PostgreSQL in CI).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from environments.models import Machine
+from licenses.models import ActivationEvent, LicenseKey
+from tests.conftest import Agent
+
+
+def at(monkeypatch, moment: datetime) -> None:
+    monkeypatch.setattr("licenses.services.now_utc", lambda: moment)
+
+
+def statements(captured) -> list[str]:
+    return [query["sql"].lstrip().split(None, 1)[0].upper() for query in captured]
+
+
+def writes(captured) -> list[str]:
+    return [query["sql"] for query in captured if statements([query])[0] in ("INSERT", "UPDATE", "DELETE")]
+
+
+@pytest.fixture
+def keys(machine_key, server_key, trial_key, temporary_key):
+    return {"machine": machine_key, "server": server_key, "trial": trial_key, "temporary": temporary_key}
+
+
+@pytest.mark.parametrize("kind", ["machine", "server", "trial"])
+def test_validate_of_a_bound_key_is_one_read(keys, kind):
+    agent = Agent()
+    assert agent.activate(keys[kind]["key"])["code"] == "VALID"
+    with CaptureQueriesContext(connection) as captured:
+        verdict = agent.validate(keys[kind]["key"])
+    assert verdict["code"] == "VALID"
+    assert len(captured) == 1, [query["sql"] for query in captured]
+    assert writes(captured) == []
+
+
+def test_validate_of_a_temporary_key_reads_the_key_then_the_machine(keys):
+    agent = Agent()
+    assert agent.activate(keys["machine"]["key"])["code"] == "VALID"  # a registered machine of Acme
+    with CaptureQueriesContext(connection) as captured:
+        verdict = agent.validate(keys["temporary"]["key"])
+    assert verdict["code"] == "VALID"
+    assert len(captured) == 2 and writes(captured) == []
+    stranger = Agent(fingerprint={**agent.fingerprint, "mac": "00:de:ad:be:ef:00", "hostname": "stranger"})
+    with CaptureQueriesContext(connection) as captured:
+        assert stranger.validate(keys["temporary"]["key"])["code"] == "MACHINE_NOT_REGISTERED"
+    assert len(captured) == 2 and writes(captured) == []
+
+
+def test_a_machine_seen_again_within_a_minute_is_not_written_and_after_a_minute_once(
+    registered_agent, machine_key, monkeypatch
+):
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
+    Machine.objects.update(last_seen_at=start)
+    for seconds in (1, 30, 59):
+        at(monkeypatch, start + timedelta(seconds=seconds))
+        with CaptureQueriesContext(connection) as captured:
+            assert registered_agent.validate(machine_key["key"])["code"] == "VALID"
+        assert writes(captured) == []
+    assert Machine.objects.get().last_seen_at == start
+
+    later = start + timedelta(seconds=60)
+    at(monkeypatch, later)
+    with CaptureQueriesContext(connection) as captured:
+        assert registered_agent.validate(machine_key["key"])["code"] == "VALID"
+    assert len(writes(captured)) == 1 and writes(captured)[0].startswith("UPDATE")
+    assert Machine.objects.get().last_seen_at == later  # never more than a minute stale
+
+
+def test_a_changed_detail_is_written_at_once_with_its_history(registered_agent, machine_key):
+    registered_agent.fingerprint["product_version"] = "4.4.9"  # a patch release: the same machine
+    assert registered_agent.validate(machine_key["key"])["code"] == "VALID"
+    assert Machine.objects.get().product_version == "4.4.9"
+    event = ActivationEvent.objects.filter(event="validate").get()
+    assert "product_version: 4.4.2 → 4.4.9" in event.detail
+
+
+def test_a_reactivation_that_changes_nothing_locks_nothing(registered_agent, machine_key):
+    events = ActivationEvent.objects.count()
+    with CaptureQueriesContext(connection) as captured:
+        verdict = registered_agent.activate(machine_key["key"])
+    assert verdict["code"] == "VALID" and verdict["activation"]
+    assert statements(captured) in (["SELECT", "INSERT"], ["EXECUTE", "INSERT"]), [q["sql"] for q in captured]
+    assert not any("FOR UPDATE" in query["sql"] for query in captured)
+    assert ActivationEvent.objects.count() == events + 1  # the history still shows it
+    claims = jwt.decode(verdict["activation"], options={"verify_signature": False})
+    assert claims["machine_uid"] == verdict["machine"]["uid"]
+
+
+def test_a_reactivation_with_a_new_name_takes_the_locked_path_and_saves_it(registered_agent, machine_key):
+    with CaptureQueriesContext(connection) as captured:
+        assert registered_agent.activate(machine_key["key"], machine_name="Front office")["code"] == "VALID"
+    if connection.features.has_select_for_update:
+        assert any("FOR UPDATE" in query["sql"] for query in captured)
+    assert any(sql.startswith("UPDATE") for sql in writes(captured))
+    assert Machine.objects.get().name == "Front office"
+
+
+def test_a_key_deleted_during_a_reactivation_answers_not_found(
+    transactional_db, registered_agent, machine_key, monkeypatch
+):
+    """The unlocked re-activation reads the key, then writes its history; if an administrator deletes
+    the key in between, the call falls back to the locked path, which finds no key."""
+    import licenses.services as services
+
+    history = services._history
+
+    def delete_first(license_key, **fields):
+        LicenseKey.objects.filter(pk=license_key.pk).delete()
+        monkeypatch.setattr(services, "_history", history)
+        return history(license_key, **fields)
+
+    monkeypatch.setattr(services, "_history", delete_first)
+    assert registered_agent.activate(machine_key["key"])["code"] == "NOT_FOUND"
+
+
+@pytest.mark.postgres
+def test_lookups_are_prepared_once_per_connection_and_survive_a_new_one(
+    transactional_db, registered_agent, machine_key, keys
+):
+    registered_agent.validate(machine_key["key"])
+    registered_agent.validate(keys["temporary"]["key"])
+    with CaptureQueriesContext(connection) as captured:
+        assert registered_agent.validate(machine_key["key"])["code"] == "VALID"
+        assert registered_agent.validate(keys["temporary"]["key"])["code"] == "VALID"
+    assert [query["sql"].split("(")[0] for query in captured] == [
+        "EXECUTE license_verdict_by_digest",
+        "EXECUTE license_verdict_by_digest",
+        "EXECUTE license_registered_machine",
+    ]
+    connection.close()  # a new connection knows no prepared statement: the next call prepares again
+    with CaptureQueriesContext(connection) as captured:
+        assert registered_agent.validate(keys["temporary"]["key"])["code"] == "VALID"
+    assert [query["sql"].split(" ")[0] for query in captured] == ["PREPARE", "PREPARE"]
