@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -142,6 +143,59 @@ def http_post(url: str, body: bytes, ip: str) -> tuple[int, dict]:
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return response.status, json.loads(response.read())
+
+
+# Where the CPU goes -----------------------------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds spent by each part of the system during a measurement, from /proc.
+
+    On a machine where every part shares the same cores, throughput is what one request costs all
+    of them together: the gunicorn workers (with the ones recycled during the run), PostgreSQL (its
+    backends and the exited ones), Redis and the load generator (wrk, a child of this process). The
+    kernel's work for each (loopback TCP included) is in its share.
+    """
+
+    def __init__(self, portal: Portal):
+        self.portal = portal
+
+    @staticmethod
+    def _processes():
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                text = stat.read_text()
+            except OSError:
+                continue
+            name = text[text.index("(") + 1 : text.rindex(")")]
+            fields = text[text.rindex(")") + 2 :].split()
+            yield int(stat.parent.name), name, int(fields[1]), [int(value) for value in fields[11:15]]
+
+    def snapshot(self) -> dict[str, float]:
+        masters = {process.pid for process in self.portal.processes}
+        parts = {"workers": 0, "postgres": 0, "redis": 0}
+        for pid, name, parent, (utime, stime, cutime, cstime) in self._processes():
+            if pid in masters:  # the workers that exited (recycled) are the masters' waited-for children
+                parts["workers"] += cutime + cstime
+            elif parent in masters:
+                parts["workers"] += utime + stime
+            elif name.startswith("postgres"):
+                parts["postgres"] += utime + stime + cutime + cstime
+            elif name.startswith("redis-server"):
+                parts["redis"] += utime + stime
+        snapshot = {part: ticks / CLOCK_TICKS for part, ticks in parts.items()}
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        snapshot["wrk"] = children.ru_utime + children.ru_stime
+        return snapshot
+
+    @staticmethod
+    def per_request(before: dict, after: dict, requests: int) -> dict[str, int]:
+        """Microseconds of CPU per request, by part, and their sum."""
+        used = {part: (after[part] - before[part]) * 1e6 / max(1, requests) for part in after}
+        used["all"] = sum(used.values())
+        return {part: round(value) for part, value in used.items()}
 
 
 # The load ------------------------------------------------------------------------------------------
@@ -377,6 +431,7 @@ def measure(
     runs: list[dict] = []
     try:
         portal.start()
+        meter = CpuMeter(portal)
         check = sanity_check(portal, entries, list_pages, cookie)
         endpoints = [
             ("floor", "/healthz", None),
@@ -394,9 +449,11 @@ def measure(
                 if name == "validate":
                     touch(fresh=True)
                     connection.close()
+                before = meter.snapshot()
                 run = wrk_run(
                     portal, path=path, requests_file=file, connections=connections, seconds=seconds, cookie=cookie
                 )
+                run["cpu_us_per_request"] = meter.per_request(before, meter.snapshot(), run["requests"])
                 run["drained_seconds"] = portal.drain()
                 runs.append({"endpoint": name, **run})
                 print(
@@ -407,9 +464,11 @@ def measure(
         middle = concurrencies[len(concurrencies) // 2]
         touch(fresh=False)
         connection.close()
+        before = meter.snapshot()
         stale = wrk_run(
             portal, path="/api/v1/validate", requests_file=requests_file, connections=middle, seconds=STALE_RUN_SECONDS
         )
+        stale["cpu_us_per_request"] = meter.per_request(before, meter.snapshot(), stale["requests"])
         stale["wrapped"] = stale["requests"] > len(entries)
         runs.append({"endpoint": "validate_stale", **stale})
         memory = portal.workers_memory()

@@ -209,6 +209,14 @@ def targets(main: dict, small: dict | None, workers: int) -> list[dict]:
     return rows
 
 
+def cpu_cell(run: dict) -> str:
+    cpu = run.get("cpu_us_per_request")
+    if not cpu:
+        return "—"
+    parts = " · ".join(f"{cpu[part]:,}" for part in ("workers", "postgres", "redis", "wrk"))
+    return f"{parts} = {cpu['all']:,}"
+
+
 def markdown(report: dict) -> str:
     info = report["machine"]
     lines = [
@@ -225,8 +233,9 @@ def markdown(report: dict) -> str:
         lines += [
             f"**{result['keys']:,} keys** ({result['database']})",
             "",
-            "| endpoint | conc. | req/s | × floor | p50 ms | p95 ms | p99 ms | SQL/request | errors |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| endpoint | conc. | req/s | × floor | p50 ms | p95 ms | p99 ms | SQL/request | errors "
+            "| CPU µs/request: workers · PostgreSQL · Redis · wrk = all |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for run in result["runs"]:
             queries = result["queries"].get(run["endpoint"], {})
@@ -238,7 +247,7 @@ def markdown(report: dict) -> str:
             lines.append(
                 f"| {LABELS.get(run['endpoint'], run['endpoint'])} | {run['connections']} | "
                 f"{run['requests_per_second']:,.0f} | {ratio} | {latency['p50']:.1f} | {latency['p95']:.1f} | "
-                f"{latency['p99']:.1f} | {sql} | {run['errors']} |"
+                f"{latency['p99']:.1f} | {sql} | {run['errors']} | {cpu_cell(run)} |"
             )
         memory = ", ".join(f"{worker['rss_mib']:.0f}" for worker in result["workers_memory"])
         lines += ["", f"Worker RSS after the run (MiB): {memory}.", ""]
