@@ -491,6 +491,75 @@ def measure(
     }
 
 
+def compare_latency(sizes: list[int], *, rounds: int, seconds: float, workers: int, base_port: int) -> dict:
+    """``validate`` at one connection on every size in turn, ``rounds`` times, all sizes served at once.
+
+    Latency measured minutes apart drifts with whatever else the machine does (the floor itself
+    moves by a third between two sizes' runs on a shared VM); alternating the sizes in short rounds
+    exposes them to the same conditions, and the median round compares them.
+    """
+    import psycopg2
+
+    from bench.environment import database_url, state_dir
+
+    portals, requests_files, machine_ids = [], {}, {}
+    for keys in sizes:
+        entries = [json.loads(line) for line in (state_dir(keys) / "keys.jsonl").read_text().splitlines()]
+        machine_ids[keys] = sorted({entry["machine_id"] for entry in entries})
+        requests_files[keys] = RAW_DIR / database_name(keys) / "requests.tsv"  # written by measure()
+
+    def touch(keys: int) -> None:  # seen just now: the heartbeats write nothing, as in the main runs
+        with psycopg2.connect(database_url(keys)) as connection, connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE environments_machine SET last_seen_at = now() WHERE id = ANY(%s)", [machine_ids[keys]]
+            )
+        connection.close()
+
+    rounds_run: dict[int, list[dict]] = {keys: [] for keys in sizes}
+    try:
+        for number, keys in enumerate(sizes):
+            portal = Portal(
+                keys,
+                instances=1,
+                workers=workers,
+                base_port=base_port + 10 * number,
+                log_dir=RAW_DIR / database_name(keys),
+            )
+            portals.append(portal)
+            portal.start()
+        for keys, portal in zip(sizes, portals, strict=True):
+            touch(keys)
+            wrk_run(portal, path="/api/v1/validate", requests_file=requests_files[keys], connections=1, seconds=2)
+        for _ in range(rounds):
+            for keys, portal in zip(sizes, portals, strict=True):
+                touch(keys)
+                run = wrk_run(
+                    portal, path="/api/v1/validate", requests_file=requests_files[keys], connections=1, seconds=seconds
+                )
+                rounds_run[keys].append(run["latency_ms"])
+                print(
+                    f"  {keys:>9,} keys  c=1   validate (interleaved)  p50 {run['latency_ms']['p50']:.2f} ms",
+                    file=sys.stderr,
+                )
+    finally:
+        for portal in portals:
+            portal.stop()
+    return {
+        "rounds": rounds,
+        "seconds": seconds,
+        "sizes": {
+            str(keys): {
+                "median_ms": {
+                    percentile: round(statistics.median(run[percentile] for run in runs), 2)
+                    for percentile in ("p50", "p95", "p99")
+                },
+                "rounds_ms": runs,
+            }
+            for keys, runs in rounds_run.items()
+        },
+    }
+
+
 def sanity_check(portal: Portal, entries: list[dict], list_pages: dict[str, str], cookie: str) -> dict:
     """Over real HTTP, before the load: every endpoint answers what it should (never a redirect or 429)."""
     answers: dict[str, dict[str, int]] = {}
@@ -516,14 +585,27 @@ def sanity_check(portal: Portal, entries: list[dict], list_pages: dict[str, str]
 def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the servers on the way out
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--keys", type=int, required=True)
+    parser.add_argument("--keys", type=int, default=0)
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--instances", type=int, default=1)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--port", type=int, default=8101)
     parser.add_argument("--sample", type=int, default=20_000)
+    parser.add_argument(
+        "--compare-latency", default="", help="sizes to compare validate's latency on, e.g. 10000,1000000"
+    )
+    parser.add_argument("--rounds", type=int, default=5)
     options = parser.parse_args(argv)
+    if options.compare_latency:
+        sizes = [int(value) for value in options.compare_latency.split(",")]
+        comparison = compare_latency(
+            sizes, rounds=options.rounds, seconds=options.seconds, workers=options.workers, base_port=options.port
+        )
+        path = RAW_DIR / "latency.json"
+        path.write_text(json.dumps(comparison, indent=2))
+        print(path)
+        return
     result = measure(
         options.keys,
         concurrencies=[int(value) for value in options.concurrency.split(",")],
