@@ -1,6 +1,8 @@
 """Everything that changes license keys: issue, edit, revoke, delete, and the agent calls.
 
-Each function runs in one transaction and writes its audit event in it.
+Each function that changes state runs in one transaction and writes its audit event in it; the
+heartbeat and an unchanged re-activation change nothing but "last seen" and the key's history, and
+take no lock.
 """
 
 from __future__ import annotations
@@ -553,10 +555,15 @@ def _reactivation(*, key_text: str, uid: str, fingerprint: Fingerprint | None, m
         _history(license_key, event=ActivationEvent.Event.ACTIVATE, uid=uid, now=now, code=verdict.code)
     except IntegrityError:  # the key was deleted since it was read: the locked path says so
         return None
-    if now - machine.last_seen_at >= timedelta(seconds=settings.MACHINE_SEEN_WRITE_SECONDS):
+    if _seen_write_due(machine, now):
         Machine.objects.filter(pk=machine.pk).update(last_seen_at=now)
         machine.last_seen_at = now
     return AgentOutcome(verdict, license_key, machine, activation_token(license_key, uid, now), now=now)
+
+
+def _seen_write_due(machine: Machine, now: datetime) -> bool:
+    """Whether "last seen" is due a write: at most once a minute per machine, never staler than that."""
+    return now - machine.last_seen_at >= timedelta(seconds=settings.MACHINE_SEEN_WRITE_SECONDS)
 
 
 def _machine_changes(machine: Machine, fingerprint: Fingerprint | None, machine_name: str) -> dict[str, str]:
@@ -600,7 +607,7 @@ def _activation(
             machine.environment = license_key.environment
             changed = True
         # A re-activation that changes nothing writes "last seen" at most once a minute, like validate.
-        if changed or now - machine.last_seen_at >= timedelta(seconds=settings.MACHINE_SEEN_WRITE_SECONDS):
+        if changed or _seen_write_due(machine, now):
             machine.last_seen_at = now
             machine.save()
         if newly_bound:
@@ -625,7 +632,7 @@ def _activation(
                     before=machine_before,
                     after=machine.snapshot(),
                 )
-    elif machine is not None and now - machine.last_seen_at >= timedelta(seconds=settings.MACHINE_SEEN_WRITE_SECONDS):
+    elif machine is not None and _seen_write_due(machine, now):
         Machine.objects.filter(pk=machine.pk).update(last_seen_at=now)
 
     _history(
@@ -658,7 +665,7 @@ def _machine_seen(license_key: LicenseKey, machine: Machine, fingerprint: Finger
     """Record that a machine was seen; write only if a minute passed or its details changed."""
     components = _components(fingerprint)
     changes = {name: value for name, value in components.items() if getattr(machine, name) != value}
-    stale = now - machine.last_seen_at >= timedelta(seconds=settings.MACHINE_SEEN_WRITE_SECONDS)
+    stale = _seen_write_due(machine, now)
     if not changes and not stale:
         return
     if not changes:  # the once-a-minute heartbeat write: one UPDATE, no transaction round trips
