@@ -41,7 +41,15 @@ def audit_record(
     before: dict | None = None,
     after: dict | None = None,
 ) -> AuditEvent:
-    """Append one event. ``actor`` is a user, a label (``"agent"``) or None for the command line."""
+    """Append one event. ``actor`` is a user, a label (``"agent"``) or None for the command line.
+
+    An audited change of an organization's data also makes the agent API's cached rows of that
+    organization stale (``licenses.state_cache``): every change is audited, so none is missed.
+    """
+    if organization is not None:
+        from licenses import state_cache
+
+        state_cache.organization_changed(organization.uuid)
     if obj is not None:
         object_type = object_type or obj._meta.model_name
         object_id = object_id or str(

@@ -18,7 +18,7 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from environments.fingerprint import FingerprintError, fingerprint_parse
-from licenses import keyformat, signing
+from licenses import keyformat, signing, state_cache
 from licenses.models import Code
 from licenses.openapi import openapi_document
 from licenses.services import AgentOutcome, license_activate, license_deactivate, license_validate
@@ -134,13 +134,26 @@ class _Refusal(Exception):
         self.status, self.code, self.detail, self.headers = status, code, detail, headers
 
 
-def _rate_check(request, key_text: str) -> None:
-    retry_after = ratelimit.hit_all(
-        [
-            (ratelimit.Limit("api-ip", settings.API_RATE_LIMIT_PER_IP, 60), request.client_ip),
-            (ratelimit.Limit("api-key", settings.API_RATE_LIMIT_PER_KEY, 60), keyformat.key_digest(key_text)[:32]),
-        ]
+def _rate_check(request, key_text: str, uid: str) -> state_cache.Prefetch | None:
+    """Count the call against its address's and its key's limits, and fetch the key's cached rows
+    in the same round trip to Redis (``state_cache``); without Redis, count in the process."""
+    digest = keyformat.key_digest(key_text)
+    checks = [
+        (ratelimit.Limit("api-ip", settings.API_RATE_LIMIT_PER_IP, 60), request.client_ip),
+        (ratelimit.Limit("api-key", settings.API_RATE_LIMIT_PER_KEY, 60), digest[:32]),
+    ]
+    try:
+        parsed = keyformat.key_parse(key_text)
+    except keyformat.KeyFormatError:
+        parsed = None
+    prefetch = state_cache.prefetch(
+        checks,
+        digest=digest,
+        organization_id=parsed.organization_id if parsed else None,
+        uid=uid,
+        kind=parsed.kind if parsed else "",
     )
+    retry_after = prefetch.retry_after if prefetch is not None else ratelimit.hit_all(checks)
     if retry_after:
         raise _Refusal(
             429,
@@ -148,6 +161,7 @@ def _rate_check(request, key_text: str) -> None:
             f"Too many requests; retry in {retry_after} seconds.",
             {"Retry-After": str(retry_after)},
         )
+    return prefetch
 
 
 def json_errors(view):
@@ -195,25 +209,25 @@ def agent_endpoint(service):
             return error_response(405, "METHOD_NOT_ALLOWED", "Use POST.", {"Allow": "POST"})
         data = _parse_request(request)
         key, fingerprint, nonce, machine_name = _fields(data)
-        _rate_check(request, key)
-        outcome = service(key=key, fingerprint=fingerprint, machine_name=machine_name)
+        prefetch = _rate_check(request, key, fingerprint.uid)
+        outcome = service(key=key, fingerprint=fingerprint, machine_name=machine_name, prefetch=prefetch)
         return signed_json(_verdict_body(outcome, fingerprint.uid, nonce))
 
     return view
 
 
 activate = agent_endpoint(
-    lambda *, key, fingerprint, machine_name: license_activate(
-        key_text=key, uid=fingerprint.uid, fingerprint=fingerprint, machine_name=machine_name
+    lambda *, key, fingerprint, machine_name, prefetch: license_activate(
+        key_text=key, uid=fingerprint.uid, fingerprint=fingerprint, machine_name=machine_name, prefetch=prefetch
     )
 )
 validate = agent_endpoint(
-    lambda *, key, fingerprint, machine_name: license_validate(
-        key_text=key, uid=fingerprint.uid, fingerprint=fingerprint
+    lambda *, key, fingerprint, machine_name, prefetch: license_validate(
+        key_text=key, uid=fingerprint.uid, fingerprint=fingerprint, prefetch=prefetch
     )
 )
-deactivate = agent_endpoint(
-    lambda *, key, fingerprint, machine_name: license_deactivate(
+deactivate = agent_endpoint(  # under locks: the cache has nothing to offer it
+    lambda *, key, fingerprint, machine_name, prefetch: license_deactivate(
         key_text=key, uid=fingerprint.uid, fingerprint=fingerprint
     )
 )

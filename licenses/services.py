@@ -23,7 +23,7 @@ from django.utils import timezone
 from audit.services import AGENT, actor_label, audit_record
 from environments.fingerprint import Fingerprint
 from environments.models import Environment, Machine
-from licenses import encryption, keyformat, signing
+from licenses import encryption, keyformat, signing, state_cache
 from licenses.models import (
     Action,
     ActivationEvent,
@@ -232,12 +232,10 @@ def license_find(text: str, *, for_update: bool = False) -> LicenseKey | None:
         locked = _first(LicenseKey.objects.select_for_update().filter(digest=digest).values_list("pk", flat=True))
         if locked is None:
             return None
-        license_key = _key_for_verdict("id", locked)
+        row = _verdict_row("id", locked)
     else:
-        license_key = _key_for_verdict("digest", digest)
-    if license_key is None or not hmac.compare_digest(license_key.digest, digest):
-        return None
-    return license_key
+        row = _verdict_row("digest", digest)
+    return _key_from_row(row, digest)
 
 
 def _first(queryset):
@@ -327,17 +325,22 @@ def _execute_prepared(cursor, name: str, sql: str, params: list) -> None:
     state["names"].add(name)
 
 
-def _key_for_verdict(column: str, value) -> LicenseKey | None:
-    """The key whose ``column`` is ``value``, with its organization, environment and machine, in one query."""
-    sql, layout = _verdict_query(column)
+def _verdict_row(column: str, value) -> tuple | None:
+    """The row of the key whose ``column`` is ``value``, joined to its organization, environment and machine."""
+    sql, _layout = _verdict_query(column)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             _execute_prepared(cursor, f"license_verdict_by_{column}", sql, [value])
         else:
             cursor.execute(sql, [value])
-        row = cursor.fetchone()
+        return cursor.fetchone()
+
+
+def _key_from_row(row: tuple | None, digest: str) -> LicenseKey | None:
+    """The key of a ``_verdict_row`` (read now or cached), with its relations; None unless its digest is ``digest``."""
     if row is None:
         return None
+    _sql, layout = _verdict_query("digest")
     license_key = None
     for model, relation, attnames, start, converters, pk_position in layout:
         values = list(row[start : start + len(attnames)])
@@ -349,6 +352,8 @@ def _key_for_verdict(column: str, value) -> LicenseKey | None:
         else:
             related = None if values[pk_position] is None else model.from_db(DEFAULT_DB_ALIAS, attnames, values)
             LicenseKey._meta.get_field(relation).set_cached_value(license_key, related)
+    if not hmac.compare_digest(license_key.digest, digest):
+        return None
     return license_key
 
 
@@ -415,14 +420,23 @@ def _registered_machine(license_key: LicenseKey, uid: str) -> Machine | None:
     compiling and planning it on every temporary key's heartbeat cost several times running it."""
     if connection.vendor != "postgresql":
         return _first(_registered_machine_queryset(license_key.organization, uid))
-    sql, constants, attnames = _registered_machine_query()
+    return _machine_from_registered_row(_registered_machine_row(license_key, uid))
+
+
+def _registered_machine_row(license_key: LicenseKey, uid: str) -> tuple | None:
+    sql, constants, _attnames = _registered_machine_query()
     replace = {_MARKER_ORGANIZATION: license_key.organization_id, _MARKER_UID: uid}
     params = [replace.get(value, value) if isinstance(value, int | str) else value for value in constants]
     with connection.cursor() as cursor:
         _execute_prepared(cursor, "license_registered_machine", sql, params)
-        row = cursor.fetchone()
+        return cursor.fetchone()
+
+
+def _machine_from_registered_row(row: tuple | None) -> Machine | None:
+    """The machine of a ``_registered_machine_row`` (read now or cached), with its ``is_registered_machine``."""
     if row is None:
         return None
+    _sql, _constants, attnames = _registered_machine_query()
     if len(row) != len(attnames) + 1:  # the SELECT lists the machine's columns, then the annotation
         raise DatabaseError(f"unexpected registered-machine row of {len(row)} columns")
     machine = Machine.from_db(DEFAULT_DB_ALIAS, attnames, row[:-1])
@@ -511,11 +525,17 @@ def license_activate(
     machine_name: str = "",
     actor=AGENT,
     manual: bool = False,
+    prefetch: state_cache.Prefetch | None = None,
 ) -> AgentOutcome:
-    """Bind a key to a machine if it is free and issue an activation token (online or manual)."""
+    """Bind a key to a machine if it is free and issue an activation token (online or manual).
+
+    ``prefetch`` is what the agent API's round trip to Redis found (``state_cache``), if anything.
+    """
     now = now_utc()
     if not manual:
-        outcome = _reactivation(key_text=key_text, uid=uid, fingerprint=fingerprint, machine_name=machine_name, now=now)
+        outcome = _reactivation(
+            key_text=key_text, uid=uid, fingerprint=fingerprint, machine_name=machine_name, now=now, prefetch=prefetch
+        )
         if outcome is not None:
             return outcome
     return _activation(
@@ -526,10 +546,19 @@ def license_activate(
         actor=actor,
         manual=manual,
         now=now,
+        prefetch=prefetch,
     )
 
 
-def _reactivation(*, key_text: str, uid: str, fingerprint: Fingerprint | None, machine_name: str, now: datetime):
+def _reactivation(
+    *,
+    key_text: str,
+    uid: str,
+    fingerprint: Fingerprint | None,
+    machine_name: str,
+    now: datetime,
+    prefetch: state_cache.Prefetch | None,
+):
     """An agent activating the key already bound to its machine, with nothing about it changed.
 
     Nothing is bound or moved, so nothing is locked: one read, the history row, the once-a-minute
@@ -537,7 +566,7 @@ def _reactivation(*, key_text: str, uid: str, fingerprint: Fingerprint | None, m
     runs. Anything else (a free key, a move, new details, a failed verdict) returns None and takes
     the locked path.
     """
-    license_key = license_find(key_text)
+    license_key, _ = _agent_lookup(key_text, uid, prefetch)
     if license_key is None or not license_key.is_bindable or license_key.machine_id is None:
         return None
     machine = license_key.machine
@@ -555,15 +584,25 @@ def _reactivation(*, key_text: str, uid: str, fingerprint: Fingerprint | None, m
         _history(license_key, event=ActivationEvent.Event.ACTIVATE, uid=uid, now=now, code=verdict.code)
     except IntegrityError:  # the key was deleted since it was read: the locked path says so
         return None
-    if _seen_write_due(machine, now):
+    if _seen_write_due(machine, now, prefetch):
         Machine.objects.filter(pk=machine.pk).update(last_seen_at=now)
         machine.last_seen_at = now
     return AgentOutcome(verdict, license_key, machine, activation_token(license_key, uid, now), now=now)
 
 
-def _seen_write_due(machine: Machine, now: datetime) -> bool:
-    """Whether "last seen" is due a write: at most once a minute per machine, never staler than that."""
-    return now - machine.last_seen_at >= timedelta(seconds=settings.MACHINE_SEEN_WRITE_SECONDS)
+def _seen_write_due(machine: Machine, now: datetime, prefetch: state_cache.Prefetch | None = None) -> bool:
+    """Whether "last seen" is due a write: at most once a minute per machine, never staler than that.
+
+    The machine's row may come from the cache, so the last write Redis knows of counts too; with
+    Redis, exactly one of the requests that find the write due makes it (``seen_claim``).
+    """
+    window = settings.MACHINE_SEEN_WRITE_SECONDS
+    last = machine.last_seen_at.timestamp()
+    if prefetch is not None and prefetch.seen_at is not None:
+        last = max(last, prefetch.seen_at)
+    if now.timestamp() - last < window:
+        return False
+    return prefetch is None or not prefetch.usable or state_cache.seen_claim(machine.uid, now)
 
 
 def _machine_changes(machine: Machine, fingerprint: Fingerprint | None, machine_name: str) -> dict[str, str]:
@@ -576,7 +615,15 @@ def _machine_changes(machine: Machine, fingerprint: Fingerprint | None, machine_
 
 @transaction.atomic
 def _activation(
-    *, key_text: str, uid: str, fingerprint: Fingerprint | None, machine_name: str, actor, manual: bool, now: datetime
+    *,
+    key_text: str,
+    uid: str,
+    fingerprint: Fingerprint | None,
+    machine_name: str,
+    actor,
+    manual: bool,
+    now: datetime,
+    prefetch: state_cache.Prefetch | None = None,
 ) -> AgentOutcome:
     """Activation under locks: the key, then the machine (created if new)."""
     license_key = license_find(key_text, for_update=True)
@@ -607,9 +654,11 @@ def _activation(
             machine.environment = license_key.environment
             changed = True
         # A re-activation that changes nothing writes "last seen" at most once a minute, like validate.
-        if changed or _seen_write_due(machine, now):
+        if changed or _seen_write_due(machine, now, prefetch):
             machine.last_seen_at = now
             machine.save()
+        if changed:
+            state_cache.organization_changed(license_key.organization.uuid)
         if newly_bound:
             license_key.machine = machine
             license_key.bound_at = now
@@ -632,7 +681,7 @@ def _activation(
                     before=machine_before,
                     after=machine.snapshot(),
                 )
-    elif machine is not None and _seen_write_due(machine, now):
+    elif machine is not None and _seen_write_due(machine, now, prefetch):
         Machine.objects.filter(pk=machine.pk).update(last_seen_at=now)
 
     _history(
@@ -648,25 +697,77 @@ def _activation(
     return AgentOutcome(verdict, license_key, machine, token, now=now)
 
 
-def license_validate(*, key_text: str, uid: str, fingerprint: Fingerprint) -> AgentOutcome:
-    """The heartbeat: one query for the key (and its bound machine), a write at most once a minute."""
+def license_validate(
+    *, key_text: str, uid: str, fingerprint: Fingerprint, prefetch: state_cache.Prefetch | None = None
+) -> AgentOutcome:
+    """The heartbeat: its key and machine from the cache or one query, a write at most once a minute."""
     now = now_utc()
-    license_key = license_find(key_text)
+    license_key, machine = _agent_lookup(key_text, uid, prefetch)
     if license_key is None:
         return AgentOutcome(Verdict(Code.NOT_FOUND, "No such license key."), now=now)
-    machine = _machine_for(license_key, uid)
     verdict = _verdict(license_key, Action.VALIDATE, uid, fingerprint, machine, now)
     if verdict.valid and machine is not None:
-        _machine_seen(license_key, machine, fingerprint, now)
+        _machine_seen(license_key, machine, fingerprint, now, prefetch)
     return AgentOutcome(verdict, license_key, machine, now=now)
 
 
-def _machine_seen(license_key: LicenseKey, machine: Machine, fingerprint: Fingerprint, now: datetime) -> None:
+def _agent_lookup(
+    key_text: str, uid: str, prefetch: state_cache.Prefetch | None
+) -> tuple[LicenseKey | None, Machine | None]:
+    """An agent call's key and the machine known by ``uid``: cached if ``prefetch`` holds them, else read.
+
+    Cached rows answer only where they are the whole answer: a key bound to this very machine, or a
+    temporary key and the machine it runs on. Anything else reads the database (one query, a
+    temporary key two) and caches what it read if every row belongs to the key's organization, whose
+    generation then covers them (``state_cache``).
+    """
+    if prefetch is not None and prefetch.key_row is not None:
+        license_key = _key_from_row(prefetch.key_row, prefetch.digest)
+        if license_key is not None and license_key.kind == Kind.TEMPORARY:
+            if prefetch.machine_row is not None:
+                return license_key, _machine_from_registered_row(prefetch.machine_row)
+        elif license_key is not None and license_key.machine_id is not None and license_key.machine.uid == uid:
+            return license_key, license_key.machine
+    try:
+        digest = keyformat.key_digest(keyformat.key_parse(key_text).text)
+    except keyformat.KeyFormatError:
+        return None, None
+    key_row = _verdict_row("digest", digest)
+    license_key = _key_from_row(key_row, digest)
+    if license_key is None:
+        return None, None
+    machine_row = None
+    if license_key.kind == Kind.TEMPORARY and connection.vendor == "postgresql":
+        machine_row = _registered_machine_row(license_key, uid)
+        machine = _machine_from_registered_row(machine_row)
+    else:
+        machine = _machine_for(license_key, uid)
+    organization = license_key.organization
+    if prefetch is not None and prefetch.organization_id == organization.uuid:
+        bound = license_key.machine if license_key.machine_id else None
+        state_cache.store(
+            prefetch,
+            key_row=key_row if license_key.kind == Kind.TEMPORARY or _of(bound, organization) else None,
+            machine_row=machine_row if _of(machine, organization) else None,
+        )
+    return license_key, machine
+
+
+def _of(machine: Machine | None, organization: Organization) -> bool:
+    return machine is not None and machine.organization_id == organization.pk
+
+
+def _machine_seen(
+    license_key: LicenseKey,
+    machine: Machine,
+    fingerprint: Fingerprint,
+    now: datetime,
+    prefetch: state_cache.Prefetch | None = None,
+) -> None:
     """Record that a machine was seen; write only if a minute passed or its details changed."""
     components = _components(fingerprint)
     changes = {name: value for name, value in components.items() if getattr(machine, name) != value}
-    stale = _seen_write_due(machine, now)
-    if not changes and not stale:
+    if not changes and not _seen_write_due(machine, now, prefetch):
         return
     if not changes:  # the once-a-minute heartbeat write: one UPDATE, no transaction round trips
         Machine.objects.filter(pk=machine.pk).update(last_seen_at=now)
@@ -674,16 +775,11 @@ def _machine_seen(license_key: LicenseKey, machine: Machine, fingerprint: Finger
         return
     with transaction.atomic():
         Machine.objects.filter(pk=machine.pk).update(last_seen_at=now, **changes)
-        if changes:
-            detail = ", ".join(f"{name}: {getattr(machine, name) or '—'} → {value}" for name, value in changes.items())
-            _history(
-                license_key,
-                event=ActivationEvent.Event.VALIDATE,
-                uid=machine.uid,
-                now=now,
-                code=Code.VALID,
-                detail=detail,
-            )
+        state_cache.organization_changed(license_key.organization.uuid)  # cached rows hold the old details
+        detail = ", ".join(f"{name}: {getattr(machine, name) or '—'} → {value}" for name, value in changes.items())
+        _history(
+            license_key, event=ActivationEvent.Event.VALIDATE, uid=machine.uid, now=now, code=Code.VALID, detail=detail
+        )
     machine.last_seen_at = now
     for name, value in changes.items():
         setattr(machine, name, value)

@@ -7,12 +7,15 @@ process (the embedded single-process default only).
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import math
 import time
 from dataclasses import dataclass
 
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from redis.exceptions import NoScriptError
 
 logger = logging.getLogger(__name__)
 
@@ -42,24 +45,97 @@ def hit(limit: Limit, identity: str, *, now: float | None = None) -> int:
         return 0
     if count <= limit.limit:
         return 0
-    return max(1, math.ceil((window_index + 1) * limit.window - now))
+    return retry_after(limit, now)
+
+
+def retry_after(limit: Limit, now: float) -> int:
+    """Seconds until the window of ``limit`` that holds ``now`` ends (a refusal's Retry-After)."""
+    return max(1, math.ceil((int(now // limit.window) + 1) * limit.window - now))
 
 
 # Count each limit in turn and stop at the first one exceeded (as calling ``hit`` for each would), in
-# one round trip to Redis. KEYS are the counters; ARGV holds each counter's limit and lifetime.
-_HIT_ALL_SCRIPT = """
-for index, key in ipairs(KEYS) do
-    local count = redis.call('INCR', key)
+# one round trip to Redis. KEYS[1..ARGV[1]] are the counters; ARGV holds each counter's limit and
+# lifetime after their count. Other scripts (licenses/state_cache.py) go on from where it ends.
+COUNT_SCRIPT = """
+local counters = tonumber(ARGV[1])
+for index = 1, counters do
+    local count = redis.call('INCR', KEYS[index])
     if count == 1 then
-        redis.call('EXPIRE', key, ARGV[2 * index])
+        redis.call('EXPIRE', KEYS[index], ARGV[2 * index + 1])
     end
-    if count > tonumber(ARGV[2 * index - 1]) then
-        return index
+    if count > tonumber(ARGV[2 * index]) then
+        return {index}
     end
 end
-return 0
 """
-_script = None  # the registered script (its SHA-1); any client of the cache runs it
+_HIT_ALL_SCRIPT = COUNT_SCRIPT + "return {0}\n"
+
+
+def counters(checks: list[tuple[Limit, str]], now: float, make_key) -> tuple[list[str], list]:
+    """The KEYS and ARGV of ``COUNT_SCRIPT`` for these checks (limits of 0 are off)."""
+    keys, arguments = [], [0]
+    for limit, identity in checks:
+        if limit.limit > 0:
+            keys.append(make_key(f"rl:{limit.scope}:{identity}:{int(now // limit.window)}"))
+            arguments += [limit.limit, limit.window + 5]
+    arguments[0] = len(keys)
+    return keys, arguments
+
+
+class ScriptRunner:
+    """Runs server-side scripts on the cache's Redis over one connection of its own.
+
+    The agent API makes one round trip to Redis per call; through the client's command layer
+    (connection pool, retries) that cost more CPU than Redis spends on it, so the hot path sends
+    ``EVALSHA`` on a connection it keeps. A connection error drops the connection (the next call
+    reconnects) and reaches the caller, who fails open.
+    """
+
+    def __init__(self, client, make_key):
+        self.client = client
+        self.make_key = make_key
+        self.connection = None
+
+    def run(self, text: str, keys: list[str], arguments: list):
+        digest = _sha1(text)
+        if self.connection is None:
+            self.connection = self.client.connection_pool.get_connection()
+        connection = self.connection
+        try:
+            try:
+                connection.send_command("EVALSHA", digest, len(keys), *keys, *arguments)
+                return connection.read_response()
+            except NoScriptError:  # a restarted or flushed Redis: load it, then run it
+                connection.send_command("SCRIPT", "LOAD", text)
+                connection.read_response()
+                connection.send_command("EVALSHA", digest, len(keys), *keys, *arguments)
+                return connection.read_response()
+        except BaseException:
+            connection.disconnect()  # never leave half a reply for the next call to read
+            raise
+
+
+@functools.cache
+def _sha1(text: str) -> str:
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def script_runner() -> ScriptRunner | None:
+    """This thread's ``ScriptRunner`` for the cache's Redis, or None if the cache is not Redis."""
+    backend = caches[DEFAULT_CACHE_ALIAS]  # one per thread, like Django's caches
+    runner = getattr(backend, "script_runner", None)
+    if runner is None:
+        client = getattr(backend, "_cache", None)
+        if client is None or not hasattr(client, "get_client"):
+            return None
+        runner = backend.script_runner = ScriptRunner(client.get_client(write=True), backend.make_key)
+    return runner
+
+
+def refused_by(checks: list[tuple[Limit, str]], reply: list, now: float) -> int:
+    """The Retry-After of the check that ``COUNT_SCRIPT`` refused (its first reply), or 0."""
+    enforced = [limit for limit, _identity in checks if limit.limit > 0]
+    return retry_after(enforced[int(reply[0]) - 1], now) if reply and int(reply[0]) else 0
 
 
 def hit_all(checks: list[tuple[Limit, str]], *, now: float | None = None) -> int:
@@ -68,48 +144,23 @@ def hit_all(checks: list[tuple[Limit, str]], *, now: float | None = None) -> int
     With Redis this is one round trip (a server-side script) instead of two per limit: the agent
     API counts two limits on every call, and its throughput is what the portal costs.
     """
-    checks = [(limit, identity) for limit, identity in checks if limit.limit > 0]
-    if not checks:
-        return 0
     now = time.time() if now is None else now
-    client = _redis_client()
-    if client is None:
+    runner = script_runner()
+    if runner is None:
         for limit, identity in checks:
-            retry_after = hit(limit, identity, now=now)
-            if retry_after:
-                return retry_after
+            refused_for = hit(limit, identity, now=now)
+            if refused_for:
+                return refused_for
         return 0
-    keys, arguments = [], []
-    for limit, identity in checks:
-        keys.append(cache.make_key(f"rl:{limit.scope}:{identity}:{int(now // limit.window)}"))
-        arguments += [limit.limit, limit.window + 5]
-    global _script
+    keys, arguments = counters(checks, now, runner.make_key)
+    if not keys:
+        return 0
     try:
-        if _script is None:
-            _script = client.register_script(_HIT_ALL_SCRIPT)
-        refused = int(_script(keys=keys, args=arguments, client=client))
+        reply = runner.run(_HIT_ALL_SCRIPT, keys, arguments)
     except Exception:  # the cache is down: fail open, loudly
         logger.exception("rate-limit cache unavailable; not limiting %s", ", ".join(c[0].scope for c in checks))
         return 0
-    if not refused:
-        return 0
-    limit = checks[refused - 1][0]
-    return max(1, math.ceil((int(now // limit.window) + 1) * limit.window - now))
-
-
-def _redis_client():
-    """The Redis client behind the default cache, or None if the cache is not Redis.
-
-    Kept on the cache's own client object (one per thread, like Django's caches): making a
-    ``redis.Redis`` per call costs more than the round trip.
-    """
-    backend = getattr(cache, "_cache", None)
-    if backend is None or not hasattr(backend, "get_client"):
-        return None
-    client = getattr(backend, "rate_limit_client", None)
-    if client is None:
-        client = backend.rate_limit_client = backend.get_client(write=True)
-    return client
+    return refused_by(checks, reply, now)
 
 
 def count(limit: Limit, identity: str, *, now: float | None = None) -> int:

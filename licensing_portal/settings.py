@@ -213,6 +213,9 @@ LICENSE_TOKEN_LEASE_DAYS = _setting("LICENSE_TOKEN_LEASE_DAYS", env.int, default
 LICENSE_TRIAL_DAYS = 30
 LICENSE_GRACE_DAYS = 7
 MACHINE_SEEN_WRITE_SECONDS = 60  # "last seen" is written at most once a minute per machine
+# With REDIS_URL: how long the agent API keeps a key's rows cached in Redis (licenses/state_cache.py);
+# changes invalidate them at once, this bounds staleness if an invalidation is lost. 0 turns it off.
+LICENSE_STATE_CACHE_SECONDS = _setting("LICENSE_STATE_CACHE_SECONDS", env.int, default=3600)
 
 # Behind a proxy: the header that carries the client's address, set by the proxy only.
 TRUSTED_PROXY_IP_HEADER = _setting("TRUSTED_PROXY_IP_HEADER", env.str, default="")

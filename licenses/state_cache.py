@@ -1,0 +1,229 @@
+"""The verdict inputs of keys in use, cached in Redis: the agent API's hot path.
+
+Every agent calls ``validate`` on an interval, and each call needs the key's row with its
+organization, environment and bound machine (a temporary key also needs the machine it runs on).
+Those rows change rarely; the heartbeats never end. With ``REDIS_URL`` set, the agent API reads them
+from Redis in the same round trip that counts its rate limits (``prefetch``), so a heartbeat whose
+key is cached touches no database at all. On a miss the service reads PostgreSQL as before and
+stores what it read (``store``).
+
+The verdict itself is never cached: it is worked out on every call from the cached rows and the
+current time (so a key or subscription that ends, ends on time), and signed afresh.
+
+Invalidation, by generation. Every cached entry carries the generation it was read under: a global
+one and its organization's (a key's text names its organization, so both are known before the
+key is looked up). Every audited change of an organization's data (``audit_record``) gives the
+organization a new random generation, once before its transaction commits and once after, and so
+do the two unaudited changes of a machine's details (``organization_changed``). An entry of an
+older generation is a miss. ``clear`` (``manage.py clear_verdict_cache``) renews the global
+generation, for changes made to the database by hand. Entries also expire after
+``LICENSE_STATE_CACHE_SECONDS`` (default an hour): the bound on staleness if a process died between
+its commit and the generation write, or Redis was out of its reach at that moment.
+
+"Last seen": each machine's last written time is kept in Redis too (``seen:<uid>``), so that a
+cached heartbeat knows whether its once-a-minute write is due; ``seen_claim`` lets exactly one
+request make each write.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+
+from licensing_portal import ratelimit
+
+logger = logging.getLogger(__name__)
+
+# Goes on from ratelimit.COUNT_SCRIPT (the rate-limit counters, KEYS[1..ARGV[1]]) if the key is
+# looked up. Then KEYS: its entry, the global generation, its organization's generation, its
+# machine's "last seen" and, for a temporary key, the entry of the machine it runs on; the ARGV after
+# the counters' hold a fresh generation (used where none exists yet).
+# Returns {refused counter} or {0, generation, key entry, machine entry, last seen}.
+_PREFETCH_SCRIPT = (
+    ratelimit.COUNT_SCRIPT
+    + """
+if #KEYS == counters then
+    return {0}
+end
+local function generation(key)
+    local value = redis.call('GET', key)
+    if not value then
+        redis.call('SET', key, ARGV[2 * counters + 2], 'NX')
+        value = redis.call('GET', key)
+    end
+    return value
+end
+local current = generation(KEYS[counters + 2]) .. '.' .. generation(KEYS[counters + 3])
+local function entry(key)
+    local value = redis.call('GET', key)
+    if value and string.sub(value, 1, #current + 1) == current .. '|' then
+        return string.sub(value, #current + 2)
+    end
+    return false
+end
+local machine = false
+if #KEYS >= counters + 5 then
+    machine = entry(KEYS[counters + 5])
+end
+return {0, current, entry(KEYS[counters + 1]), machine, redis.call('GET', KEYS[counters + 4]) or false}
+"""
+)
+
+# Record a "last seen" write at ARGV[1] (epoch seconds) unless one was recorded less than
+# ARGV[2] seconds before it. Returns 1 if this caller is to write.
+_SEEN_CLAIM_SCRIPT = """
+local last = tonumber(redis.call('GET', KEYS[1]))
+if last and tonumber(ARGV[1]) - last < tonumber(ARGV[2]) then
+    return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return 1
+"""
+
+
+@dataclass
+class Prefetch:
+    """What one agent call's round trip to Redis found."""
+
+    retry_after: int  # 0, or the refused rate limit's Retry-After
+    digest: str = ""
+    organization_id: uuid.UUID | None = None
+    uid: str = ""
+    generation: bytes | None = None
+    key_row: tuple | None = None  # the cached row of the key's verdict query
+    machine_row: tuple | None = None  # a temporary key's: the cached row of its machine query
+    seen_at: float | None = None  # the machine's last "last seen" write known to Redis
+
+    @property
+    def usable(self) -> bool:
+        return self.generation is not None
+
+
+def _runner() -> ratelimit.ScriptRunner | None:
+    """The cache's Redis, if the cache is on (``REDIS_URL`` set and ``LICENSE_STATE_CACHE_SECONDS`` > 0)."""
+    return ratelimit.script_runner() if settings.LICENSE_STATE_CACHE_SECONDS > 0 else None
+
+
+def prefetch(
+    checks: list[tuple[ratelimit.Limit, str]], *, digest: str, organization_id: uuid.UUID | None, uid: str, kind: str
+) -> Prefetch | None:
+    """Count the rate limits and fetch the key's cached rows, in one round trip.
+
+    None if the cache is off (the caller counts the limits itself). ``organization_id`` is None for
+    text that is not a well-formed key: then only the limits are counted.
+    """
+    runner = _runner()
+    if runner is None:
+        return None
+    now = time.time()
+    make_key = runner.make_key
+    keys, arguments = ratelimit.counters(checks, now, make_key)
+    counted = len(keys)
+    if organization_id is not None:
+        organization = str(organization_id)
+        keys += [make_key(f"ks:{digest}"), make_key("kg"), make_key(f"kg:{organization}"), make_key(f"seen:{uid}")]
+        if kind == "temporary":
+            keys.append(make_key(f"km:{organization}:{uid}"))
+        arguments.append(os.urandom(8).hex())
+    if not keys:
+        return Prefetch(retry_after=0)
+    try:
+        reply = runner.run(_PREFETCH_SCRIPT, keys, arguments)
+    except Exception:  # Redis is down: fail open on the limits, read the database
+        logger.exception("verdict cache unavailable; not limiting, reading the database")
+        return Prefetch(retry_after=0)
+    refused = ratelimit.refused_by(checks, reply, now) if counted else 0
+    if refused or len(reply) == 1:
+        return Prefetch(retry_after=refused)
+    _, generation, key_entry, machine_entry, seen = reply
+    return Prefetch(
+        retry_after=0,
+        digest=digest,
+        organization_id=organization_id,
+        uid=uid,
+        generation=generation,
+        key_row=pickle.loads(key_entry) if key_entry else None,  # noqa: S301 - our own Redis, as Django's cache
+        machine_row=pickle.loads(machine_entry) if machine_entry else None,  # noqa: S301
+        seen_at=float(seen) if seen else None,
+    )
+
+
+def store(found: Prefetch | None, *, key_row: tuple | None = None, machine_row: tuple | None = None) -> None:
+    """Cache rows read from the database under the generation ``found`` was fetched with.
+
+    A change committed since that fetch has renewed the generation, so these rows, if stale, are
+    never read back.
+    """
+    runner = _runner()
+    if runner is None or found is None or not found.usable or (key_row is None and machine_row is None):
+        return
+    prefix = found.generation + b"|"
+    seconds = settings.LICENSE_STATE_CACHE_SECONDS
+    try:
+        pipeline = runner.client.pipeline(transaction=False)
+        if key_row is not None:
+            pipeline.set(runner.make_key(f"ks:{found.digest}"), prefix + pickle.dumps(key_row, protocol=5), ex=seconds)
+        if machine_row is not None:
+            pipeline.set(
+                runner.make_key(f"km:{found.organization_id}:{found.uid}"),
+                prefix + pickle.dumps(machine_row, protocol=5),
+                ex=seconds,
+            )
+        pipeline.execute()
+    except Exception:  # noqa: BLE001 - a cache that cannot be written is only slower
+        logger.warning("verdict cache: could not store rows", exc_info=True)
+
+
+def seen_claim(uid: str, now: datetime) -> bool:
+    """Whether this request is the one to write the machine's "last seen" (at most once a minute)."""
+    runner = _runner()
+    if runner is None:
+        return True
+    window = settings.MACHINE_SEEN_WRITE_SECONDS
+    try:
+        claimed = runner.run(
+            _SEEN_CLAIM_SCRIPT, [runner.make_key(f"seen:{uid}")], [now.timestamp(), window, 2 * window]
+        )
+    except Exception:  # noqa: BLE001 - without Redis the row's own time decides
+        return True
+    return bool(claimed)
+
+
+def organization_changed(organization_id: uuid.UUID | str) -> None:
+    """Every entry of this organization is stale: now (inside the change's transaction) and once it commits."""
+    if _runner() is None:
+        return
+    _renew(f"kg:{organization_id}")
+    transaction.on_commit(lambda: _renew(f"kg:{organization_id}"))
+
+
+def clear() -> bool:
+    """Every entry is stale (for changes made to the database by hand). False if Redis is unreachable."""
+    return _runner() is not None and _renew("kg")
+
+
+def _renew(generation: str) -> bool:
+    runner = _runner()
+    if runner is None:
+        return False
+    for _attempt in range(2):
+        try:
+            runner.client.set(runner.make_key(generation), os.urandom(8).hex())
+            return True
+        except Exception:  # noqa: BLE001, PERF203 - retried once, then reported
+            continue
+    logger.error(
+        "verdict cache: could not renew the generation %s; entries may be stale for up to %s s"
+        " (run manage.py clear_verdict_cache)",
+        generation,
+        settings.LICENSE_STATE_CACHE_SECONDS,
+    )
+    return False
