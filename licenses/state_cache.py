@@ -112,6 +112,10 @@ def _runner() -> ratelimit.ScriptRunner | None:
     return ratelimit.script_runner() if settings.LICENSE_STATE_CACHE_SECONDS > 0 else None
 
 
+def is_on() -> bool:
+    return _runner() is not None
+
+
 def prefetch(
     checks: list[tuple[ratelimit.Limit, str]], *, digest: str, organization_id: uuid.UUID | None, uid: str, kind: str
 ) -> Prefetch | None:
@@ -195,6 +199,18 @@ def seen_claim(uid: str, now: datetime) -> bool:
     except Exception:  # noqa: BLE001 - without Redis the row's own time decides
         return True
     return bool(claimed)
+
+
+def seen_recorded(uids: list[str], at: datetime) -> None:
+    """Record that these machines' "last seen" was written at ``at``, for writes made in bulk by hand
+    (the benchmark marks its machines as just seen, or seen minutes ago)."""
+    runner = _runner()
+    if runner is None:
+        return
+    pipeline = runner.client.pipeline(transaction=False)
+    for uid in uids:
+        pipeline.set(runner.make_key(f"seen:{uid}"), at.timestamp(), ex=2 * settings.MACHINE_SEEN_WRITE_SECONDS)
+    pipeline.execute()
 
 
 def organization_changed(organization_id: uuid.UUID | str) -> None:

@@ -11,11 +11,14 @@ import functools
 import hashlib
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
 
 from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger(__name__)
 
@@ -87,31 +90,41 @@ class ScriptRunner:
 
     The agent API makes one round trip to Redis per call; through the client's command layer
     (connection pool, retries) that cost more CPU than Redis spends on it, so the hot path sends
-    ``EVALSHA`` on a connection it keeps. A connection error drops the connection (the next call
-    reconnects) and reaches the caller, who fails open.
+    ``EVALSHA`` on a connection it keeps (a new one in a forked process). A connection error or
+    time-out drops the connection and is tried once more on a new one (a counter may then count
+    one call twice: refusing early beats not counting); a second failure reaches the caller, who
+    fails open.
     """
 
     def __init__(self, client, make_key):
         self.client = client
         self.make_key = make_key
         self.connection = None
+        self.pid = 0
 
     def run(self, text: str, keys: list[str], arguments: list):
-        digest = _sha1(text)
-        if self.connection is None:
-            self.connection = self.client.connection_pool.get_connection()
+        command = ("EVALSHA", _sha1(text), len(keys), *keys, *arguments)
+        try:
+            return self._send(command, text)
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            return self._send(command, text)
+
+    def _send(self, command: tuple, text: str):
+        if self.connection is None or self.pid != os.getpid():
+            self.connection, self.pid = self.client.connection_pool.make_connection(), os.getpid()
         connection = self.connection
         try:
             try:
-                connection.send_command("EVALSHA", digest, len(keys), *keys, *arguments)
+                connection.send_command(*command)
                 return connection.read_response()
             except NoScriptError:  # a restarted or flushed Redis: load it, then run it
                 connection.send_command("SCRIPT", "LOAD", text)
                 connection.read_response()
-                connection.send_command("EVALSHA", digest, len(keys), *keys, *arguments)
+                connection.send_command(*command)
                 return connection.read_response()
         except BaseException:
             connection.disconnect()  # never leave half a reply for the next call to read
+            self.connection = None
             raise
 
 

@@ -25,6 +25,7 @@ from tests.support.servers import test_database_url as database_url_of_this_run
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 PER_KEY_LIMIT = 8
+CACHE_KEY_PREFIX = f"scaling-{uuid.uuid4().hex[:8]}"
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -38,7 +39,7 @@ def instances(django_db_setup, django_db_blocker):
         **os.environ,
         "DATABASE_URL": database_url_of_this_run(),
         "REDIS_URL": REDIS_URL,
-        "CACHE_KEY_PREFIX": f"scaling-{uuid.uuid4().hex[:8]}",
+        "CACHE_KEY_PREFIX": CACHE_KEY_PREFIX,
         "API_RATE_LIMIT_PER_KEY": str(PER_KEY_LIMIT),
         "API_RATE_LIMIT_PER_IP": "100000",
     }
@@ -139,3 +140,29 @@ def test_concurrent_activations_of_one_free_key_across_two_instances_bind_exactl
     winner = codes.index("VALID")
     assert license_key.machine.hostname == f"scale-host-{winner}"
     assert ActivationEvent.objects.filter(license=license_key, event="activate").count() == 1
+
+
+def test_a_revocation_reaches_the_cached_verdicts_of_both_instances_at_once(instances, settings):
+    """Both instances serve the key from the shared Redis; a revocation made anywhere (here: the
+    operator's command, on a third host sharing PostgreSQL and Redis) answers on both at once."""
+    import redis
+
+    from licenses import keyformat
+
+    key = new_machine_key()
+    assert post(instances[0], "activate", key, FINGERPRINT)[1]["code"] == "VALID"
+    for url in instances + instances:
+        status, verdict = post(url, "validate", key, FINGERPRINT)
+        assert (status, verdict["code"]) == (200, "VALID")
+    entry = f"{CACHE_KEY_PREFIX}:1:ks:{keyformat.key_digest(key)}"
+    assert redis.Redis.from_url(REDIS_URL).exists(entry)  # served from the cache, not the database
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+        }
+    }
+    command("revoke_key", key)
+    assert [post(url, "validate", key, FINGERPRINT)[1]["code"] for url in instances] == ["REVOKED", "REVOKED"]

@@ -1,0 +1,359 @@
+"""The agent API's verdict cache (licenses/state_cache.py), through HTTP, PostgreSQL and a real Redis.
+
+A heartbeat whose key is cached reads no database; every change an administrator or an agent makes
+answers on the very next call; time still ends keys on time; "last seen" is still written once a
+minute; and without Redis everything still works from the database.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from environments.models import Environment, Machine
+from environments.services import environment_set_status, machine_detach
+from licenses import keyformat, services, state_cache
+from licenses.models import ActivationEvent, LicenseKey
+from licensing_portal import ratelimit
+from organizations.models import Organization
+from organizations.services import organization_update
+from tests.conftest import FINGERPRINT, OTHER_MACHINE, Agent, command
+from tests.support.servers import redis_available
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+pytestmark = pytest.mark.postgres  # the temporary key's machine row is cached on PostgreSQL only
+
+
+@pytest.fixture
+def cache_on(settings):
+    """The default cache in a real Redis, under a prefix of this test's own."""
+    if not redis_available(REDIS_URL):
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"verdict-test-{uuid.uuid4().hex[:10]}",
+        }
+    }
+    settings.LICENSE_STATE_CACHE_SECONDS = 3600
+    assert state_cache.is_on()
+    return settings
+
+
+@pytest.fixture
+def keys(machine_key, server_key, trial_key, temporary_key):
+    return {"machine": machine_key, "server": server_key, "trial": trial_key, "temporary": temporary_key}
+
+
+def queries_of(call) -> tuple[dict, list[str]]:
+    with CaptureQueriesContext(connection) as captured:
+        verdict = call()
+    return verdict, [query["sql"] for query in captured]
+
+
+def warm(agent: Agent, key: str) -> dict:
+    """Validate until the key is served from the cache (the first call reads and stores it)."""
+    agent.validate(key)
+    verdict, sql = queries_of(lambda: agent.validate(key))
+    assert sql == [], sql
+    return verdict
+
+
+@pytest.fixture
+def registered(cache_on, agent, machine_key):
+    assert agent.activate(machine_key["key"])["code"] == "VALID"
+    return agent
+
+
+# A cached heartbeat ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["machine", "server", "trial", "temporary"])
+def test_a_cached_heartbeat_reads_no_database_and_answers_as_the_database_would(registered, keys, kind):
+    if kind != "temporary":
+        assert registered.activate(keys[kind]["key"])["code"] == "VALID"
+    state_cache.clear()  # (an activation caches the key too)
+    first, sql = queries_of(lambda: registered.validate(keys[kind]["key"]))
+    assert first["code"] == "VALID" and sql  # read from PostgreSQL, then cached
+    second, sql = queries_of(lambda: registered.validate(keys[kind]["key"]))
+    assert sql == []
+    assert {**second, "time": None} == {**first, "time": None}
+
+
+def test_a_cached_reactivation_reads_nothing_but_writes_its_history(registered, machine_key):
+    registered.validate(machine_key["key"])  # cached now
+    events = ActivationEvent.objects.count()
+    verdict, sql = queries_of(lambda: registered.activate(machine_key["key"]))
+    assert verdict["code"] == "VALID" and verdict["activation"]
+    assert [statement.split()[0] for statement in sql] == ["INSERT"], sql
+    assert ActivationEvent.objects.count() == events + 1
+
+
+def test_cached_rows_are_only_used_for_the_machine_they_are_bound_to(registered, machine_key):
+    warm(registered, machine_key["key"])
+    stranger = Agent(fingerprint=OTHER_MACHINE)
+    verdict, sql = queries_of(lambda: stranger.validate(machine_key["key"]))
+    assert verdict["code"] == "FINGERPRINT_MISMATCH"
+    assert sql  # another machine: the database decides
+
+
+def test_a_key_that_is_not_bound_is_never_served_from_the_cache(cache_on, agent, machine_key):
+    for _ in range(2):
+        verdict, sql = queries_of(lambda: agent.validate(machine_key["key"]))
+        assert verdict["code"] == "NOT_ACTIVATED" and sql
+
+
+# Every change answers at once -----------------------------------------------------------------------
+
+
+def _organization(org):
+    return Organization.objects.get(uuid=org["id"])
+
+
+def _key(data):
+    return LicenseKey.objects.get(public_id=data["id"])
+
+
+CHANGES = {
+    "revoke": (lambda org, key: command("revoke_key", key["id"]), "REVOKED"),
+    "suspend the organization": (
+        lambda org, key: command("set_organization_status", org["id"], "suspended"),
+        "SUSPENDED",
+    ),
+    "end the subscription": (
+        lambda org, key: organization_update(
+            organization=_organization(org),
+            actor=None,
+            subscription_ends_at=timezone.now() - timedelta(seconds=1),
+            subscription_starts_at=timezone.now() - timedelta(days=30),
+        ),
+        "SUBSCRIPTION_EXPIRED",
+    ),
+    "disable the environment": (
+        lambda org, key: command("set_environment_status", org["id"], "Production", "disabled"),
+        "ENVIRONMENT_DISABLED",
+    ),
+    "delete the environment": (
+        lambda org, key: command("set_environment_status", org["id"], "Production", "deleted"),
+        "ENVIRONMENT_DISABLED",
+    ),
+    "detach the machine": (lambda org, key: command("detach_machine", Machine.objects.get().uid), "NOT_ACTIVATED"),
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_every_change_answers_on_the_next_heartbeat(registered, machine_key, org, change):
+    warm(registered, machine_key["key"])
+    make, code = CHANGES[change]
+    make(org, machine_key)
+    assert registered.validate(machine_key["key"])["code"] == code
+
+
+def test_a_re_enabled_environment_answers_valid_again(registered, machine_key, org):
+    warm(registered, machine_key["key"])
+    environment = Environment.objects.get(name="Production")
+    environment_set_status(environment=environment, actor=None, status="disabled")
+    assert registered.validate(machine_key["key"])["code"] == "ENVIRONMENT_DISABLED"
+    warm(registered, machine_key["key"])
+    environment_set_status(environment=environment, actor=None, status="enabled")
+    assert registered.validate(machine_key["key"])["code"] == "VALID"
+
+
+def test_a_deactivated_key_is_not_activated_on_the_next_heartbeat(registered, machine_key):
+    warm(registered, machine_key["key"])
+    assert registered.deactivate(machine_key["key"])["code"] == "DEACTIVATED"
+    assert registered.validate(machine_key["key"])["code"] == "NOT_ACTIVATED"
+
+
+def test_an_edited_server_key_answers_with_its_new_status_and_date(cache_on, server_key):
+    agent = Agent()
+    assert agent.activate(server_key["key"])["code"] == "VALID"
+    warm(agent, server_key["key"])
+    later = (timezone.now() + timedelta(days=400)).date()
+    services.license_update(license_key=_key(server_key), actor=None, description="", status="active", expires_on=later)
+    assert agent.validate(server_key["key"])["license"]["expires_at"] == f"{later + timedelta(days=1)}T00:00:00Z"
+    warm(agent, server_key["key"])
+    services.license_update(
+        license_key=_key(server_key), actor=None, description="", status="inactive", expires_on=later
+    )
+    assert agent.validate(server_key["key"])["code"] == "SUSPENDED"
+
+
+def test_a_temporary_key_stops_when_its_machine_stops_being_registered(registered, machine_key, temporary_key):
+    warm(registered, temporary_key["key"])
+    command("revoke_key", machine_key["id"])  # the machine no longer holds a key of Acme
+    assert registered.validate(temporary_key["key"])["code"] == "MACHINE_NOT_REGISTERED"
+
+
+def test_a_new_organization_name_is_in_the_next_verdict(registered, machine_key, org):
+    warm(registered, machine_key["key"])
+    organization_update(organization=_organization(org), actor=None, name="Acme Holdings")
+    assert registered.validate(machine_key["key"])["license"]["organization"]["name"] == "Acme Holdings"
+
+
+def test_a_change_in_another_organization_leaves_this_one_cached(registered, machine_key, other_org):
+    warm(registered, machine_key["key"])
+    command("set_organization_status", other_org["id"], "suspended")
+    verdict, sql = queries_of(lambda: registered.validate(machine_key["key"]))
+    assert verdict["code"] == "VALID" and sql == []
+
+
+# Time, details and "last seen" ----------------------------------------------------------------------
+
+
+def at(monkeypatch, moment: datetime) -> None:
+    monkeypatch.setattr("licenses.services.now_utc", lambda: moment)
+
+
+def test_a_cached_key_still_ends_on_time(registered, temporary_key, monkeypatch):
+    warm(registered, temporary_key["key"])
+    at(monkeypatch, timezone.now() + timedelta(hours=2, seconds=1))
+    verdict, sql = queries_of(lambda: registered.validate(temporary_key["key"]))
+    assert verdict["code"] == "EXPIRED"
+    assert sql == []  # the time is never cached: only the rows are
+
+
+def test_a_changed_detail_on_a_cached_heartbeat_is_written_once_and_kept(registered, machine_key):
+    warm(registered, machine_key["key"])
+    registered.fingerprint["product_version"] = "4.4.9"  # a patch release: the same machine
+    verdict, sql = queries_of(lambda: registered.validate(machine_key["key"]))
+    assert verdict["code"] == "VALID"
+    assert any(statement.startswith("UPDATE") for statement in sql)
+    assert Machine.objects.get().product_version == "4.4.9"
+    registered.validate(machine_key["key"])  # the organization's rows are read again, with the new version
+    verdict, sql = queries_of(lambda: registered.validate(machine_key["key"]))
+    assert sql == []
+    assert ActivationEvent.objects.filter(event="validate").count() == 1
+
+
+def test_last_seen_on_cached_heartbeats_is_written_once_a_minute_by_one_request(
+    registered, machine_key, monkeypatch
+):
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
+    at(monkeypatch, start)
+    Machine.objects.update(last_seen_at=start)
+    state_cache.clear()  # the line above is a change by hand
+    registered.validate(machine_key["key"])
+    for seconds in (1, 30, 59):
+        at(monkeypatch, start + timedelta(seconds=seconds))
+        verdict, sql = queries_of(lambda: registered.validate(machine_key["key"]))
+        assert verdict["code"] == "VALID" and sql == []
+    later = start + timedelta(seconds=60)
+    at(monkeypatch, later)
+    verdict, sql = queries_of(lambda: registered.validate(machine_key["key"]))
+    assert [statement.split()[0] for statement in sql] == ["UPDATE"]
+    assert Machine.objects.get().last_seen_at == later  # never more than a minute stale
+    # Another request that found the same write due (another worker, a moment later) does not repeat it.
+    machine = Machine.objects.get()
+    machine.last_seen_at = start  # as its cached row still says
+    assert services._seen_write_due(machine, later, _prefetch_for(machine_key["key"], machine.uid)) is False
+    at(monkeypatch, later + timedelta(seconds=30))
+    verdict, sql = queries_of(lambda: registered.validate(machine_key["key"]))
+    assert sql == []
+
+
+def _prefetch_for(key_text: str, uid: str) -> state_cache.Prefetch:
+    parsed = keyformat.key_parse(key_text)
+    return state_cache.prefetch(
+        [], digest=keyformat.key_digest(key_text), organization_id=parsed.organization_id, uid=uid, kind=parsed.kind
+    )
+
+
+# Generations ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rows_read_before_a_change_are_never_served_after_it_commits(cache_on, machine_key):
+    """A heartbeat that read the key just before a revocation committed, and stores what it read
+    just after, stores it under the generation the revocation replaced: it is never read back."""
+    agent = Agent()
+    assert agent.activate(machine_key["key"])["code"] == "VALID"
+    uid = Machine.objects.get().uid
+    before = _prefetch_for(machine_key["key"], uid)
+    stale_row = services._verdict_row("digest", keyformat.key_digest(machine_key["key"]))
+    command("revoke_key", machine_key["id"])  # commits (no test transaction here), then renews
+    state_cache.store(before, key_row=stale_row)
+    assert agent.validate(machine_key["key"])["code"] == "REVOKED"
+
+
+def test_a_change_made_by_hand_shows_after_clear_verdict_cache(registered, machine_key):
+    warm(registered, machine_key["key"])
+    LicenseKey.objects.filter(public_id=machine_key["id"]).update(status="inactive")  # no service, no audit
+    assert registered.validate(machine_key["key"])["code"] == "VALID"  # the cache cannot know
+    assert command("clear_verdict_cache") == {"cleared": True}
+    assert registered.validate(machine_key["key"])["code"] == "SUSPENDED"
+
+
+def test_clear_verdict_cache_says_so_when_there_is_no_cache(db):
+    assert command("clear_verdict_cache")["cleared"] is False
+
+
+# Without the cache ----------------------------------------------------------------------------------
+
+
+def test_an_unreachable_redis_falls_back_to_the_database(settings, agent, machine_key):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    settings.LICENSE_STATE_CACHE_SECONDS = 3600
+    assert agent.activate(machine_key["key"])["code"] == "VALID"
+    for _ in range(2):
+        verdict, sql = queries_of(lambda: agent.validate(machine_key["key"]))
+        assert verdict["code"] == "VALID" and len(sql) == 1
+    command("revoke_key", machine_key["id"])  # its generation cannot be renewed: nothing to renew
+    assert agent.validate(machine_key["key"])["code"] == "REVOKED"
+
+
+def test_with_the_cache_turned_off_every_heartbeat_reads_the_database(cache_on, agent, machine_key):
+    cache_on.LICENSE_STATE_CACHE_SECONDS = 0
+    assert not state_cache.is_on()
+    assert agent.activate(machine_key["key"])["code"] == "VALID"
+    for _ in range(2):
+        verdict, sql = queries_of(lambda: agent.validate(machine_key["key"]))
+        assert verdict["code"] == "VALID" and len(sql) == 1
+
+
+def test_rate_limits_still_hold_with_the_cache(cache_on, agent, machine_key):
+    cache_on.API_RATE_LIMIT_PER_KEY = 3
+    assert agent.activate(machine_key["key"])["code"] == "VALID"
+    statuses = [agent.call("validate", machine_key["key"]).status_code for _ in range(4)]
+    assert statuses == [200, 200, 429, 429]  # the activation counted too
+    assert ratelimit.script_runner() is not None
+
+
+def test_a_malformed_key_is_counted_and_not_looked_up_in_the_cache(cache_on, agent):
+    verdict, sql = queries_of(lambda: agent.validate("not a key at all"))
+    assert verdict["code"] == "NOT_FOUND" and sql == []
+
+
+def test_an_unknown_key_is_not_cached(cache_on, agent, org):
+    from licenses import signing
+
+    unknown = keyformat.key_build(
+        kind="machine",
+        organization_id=uuid.UUID(org["id"]),
+        issued_at=timezone.now(),
+        private_key=signing.keyring().active.private_key,
+    )
+    for _ in range(2):
+        verdict, sql = queries_of(lambda: agent.validate(unknown))
+        assert verdict["code"] == "NOT_FOUND" and len(sql) == 1
+
+
+def test_machine_detach_service_renews_the_generation(registered, machine_key):
+    warm(registered, machine_key["key"])
+    machine_detach(machine=Machine.objects.get(), actor=None)
+    assert registered.validate(machine_key["key"])["code"] == "NOT_ACTIVATED"
+    assert FINGERPRINT["hostname"] == Machine.objects.get().hostname
