@@ -2,7 +2,10 @@
 
 Every process of a run (the seeder, each gunicorn, the query counter) gets the same variables, so
 they share one signing keyring and one set of encryption keys (``bench/var/secrets``), one
-PostgreSQL database per size (``bench_<keys>``) and one Redis database.
+PostgreSQL database per size (``bench_<keys>``) and one Redis database, where each size keeps its
+keys under its own prefix (``bench-<keys>``): the sizes' machines have the same fingerprints, and
+the latency comparison serves both sizes at once, so their verdict caches and "last seen" records
+must not meet.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ def bench_environment(keys: int) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "licensing_portal.settings",
         "DATABASE_URL": database_url(keys),
         "REDIS_URL": REDIS_URL,
+        "CACHE_KEY_PREFIX": f"bench-{keys}",
         "SECRETS_DIR": str(STATE_DIR / "secrets"),
         "STATIC_ROOT": str(STATE_DIR / "static"),
         "AUTO_CREATE_SECRETS": "true",

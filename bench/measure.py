@@ -2,6 +2,12 @@
 
 Called by ``bench/run.py`` once per size (each size is its own database, so its own process);
 writes ``bench/results/raw/bench_<keys>.json``.
+
+The agent API keeps each key's verdict rows in Redis (``licenses/state_cache.py``) for an hour,
+and agents call every few minutes: in production nearly every call finds its key cached. So before
+the measured cells every key of the sample is sent once (``warm_cache``), and the ``validate`` and
+``activate`` cells measure that steady state; one cell (``validate_cold``) measures the other end,
+every call a miss.
 """
 
 from __future__ import annotations
@@ -19,17 +25,30 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.environment import BENCH_DIR, PROJECT_DIR, PYTHON, RAW_DIR, bench_environment, database_name
+from bench.environment import (
+    BENCH_DIR,
+    PROJECT_DIR,
+    PYTHON,
+    RAW_DIR,
+    bench_environment,
+    database_name,
+    django_setup,
+    state_dir,
+)
 from bench.seed import ADMIN_USERNAME, seed
 
 LUA = BENCH_DIR / "wrk" / "portal.lua"
 GUNICORN = str(Path(PYTHON).parent / "gunicorn")
 STALE_RUN_SECONDS = 3
+WARM_THREADS = 8
 
 
 # The server ----------------------------------------------------------------------------------------
@@ -252,15 +271,118 @@ def wrk_run(
     }
 
 
+# The machines' "last seen", and the verdict cache ---------------------------------------------------
+
+
+def fingerprint_uid(fingerprint: dict) -> str:
+    from environments.fingerprint import fingerprint_parse
+
+    return fingerprint_parse(fingerprint).uid
+
+
+def sample_machines(entries: list[dict]) -> tuple[list[int], list[str]]:
+    """The database ids and the UIDs of the machines the sample's agents run on."""
+    machine_ids = sorted({entry["machine_id"] for entry in entries})
+    uids = sorted({fingerprint_uid(entry["fingerprint"]) for entry in entries})
+    return machine_ids, uids
+
+
+def touch(machine_ids: list[int], uids: list[str], *, fresh: bool) -> None:
+    """Mark the sample's machines as seen just now (no write due) or two minutes ago (a write due).
+
+    The database's rows and Redis's record of the last write (``seen:<uid>``) get the same time, as
+    after a heartbeat's write. Two minutes ago also clears the verdict cache: its rows would still
+    hold the fresher time and tell the heartbeats that no write is due.
+    """
+    from django.db import connection
+
+    from licenses import state_cache
+
+    at = datetime.now(UTC) - (timedelta(0) if fresh else timedelta(minutes=2))
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE environments_machine SET last_seen_at = %s WHERE id = ANY(%s)", [at, machine_ids])
+    state_cache.seen_recorded(uids, at)
+    if not fresh:
+        state_cache.clear()
+
+
+def warm_cache(ports: list[int], requests_file: Path, *, threads: int = WARM_THREADS) -> dict:
+    """Send every request of ``requests_file`` to ``validate`` once (``threads`` at a time, spread
+    over the instances), so that the verdict cache holds every key of the sample."""
+    lines = [line.split("\t", 1) for line in requests_file.read_text().splitlines() if "\t" in line]
+
+    def post(numbered: tuple[int, list[str]]) -> str:
+        number, (ip, body) = numbered
+        url = f"http://127.0.0.1:{ports[number % len(ports)]}/api/v1/validate"
+        try:
+            status, verdict = http_post(url, body.encode(), ip)
+        except urllib.error.HTTPError as error:
+            return f"HTTP {error.code}"
+        except OSError as error:
+            return type(error).__name__
+        return verdict.get("code", str(status))
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(threads) as pool:
+        answers = Counter(pool.map(post, enumerate(lines)))
+    return {"requests": len(lines), "seconds": round(time.monotonic() - started, 1), "answers": dict(answers)}
+
+
+def cached_keys(entries: list[dict]) -> dict:
+    """How many keys of the sample the verdict cache holds under the current generations.
+
+    An entry is current if it starts with the global and its organization's generation, as the
+    agent API's script checks; a temporary key counts only if its machine's entry is current too.
+    ``ks_entries`` is every key entry under this size's prefix, stale ones included (a clear or an
+    organization's change leaves them until they expire).
+    """
+    from licenses import keyformat
+    from licensing_portal import ratelimit
+
+    runner = ratelimit.script_runner()
+    if runner is None:
+        return {"warmed_keys": 0, "ks_entries": 0}
+    client, make_key = runner.client, runner.make_key
+    wanted = []  # (entry names, organization) per key
+    for entry in entries:
+        key = keyformat.key_parse(entry["key"])
+        organization = str(key.organization_id)
+        names = [make_key(f"ks:{keyformat.key_digest(key.text)}")]
+        if key.kind == "temporary":
+            names.append(make_key(f"km:{organization}:{fingerprint_uid(entry['fingerprint'])}"))
+        wanted.append((names, organization))
+    organizations = sorted({organization for _, organization in wanted})
+    global_generation = client.get(make_key("kg"))
+    generations = dict(zip(organizations, client.mget([make_key(f"kg:{name}") for name in organizations]), strict=True))
+    warmed = 0
+    for start in range(0, len(wanted), 1000):
+        chunk = wanted[start : start + 1000]
+        values = iter(client.mget([name for names, _ in chunk for name in names]))
+        for names, organization in chunk:
+            found = [next(values) for _ in names]
+            if global_generation is None or generations[organization] is None:
+                continue
+            current = global_generation + b"." + generations[organization] + b"|"
+            warmed += all(value is not None and value.startswith(current) for value in found)
+    stored = sum(1 for _ in client.scan_iter(match=make_key("ks:*"), count=1000))
+    return {"warmed_keys": warmed, "ks_entries": stored}
+
+
 # Query counts (in this process, through Django's test client) --------------------------------------
 
 
 def measure_queries(entries: list[dict], list_pages: dict[str, str], touch) -> dict:
-    """SQL queries (and writes) per request of each kind, run through the whole Django stack here."""
+    """SQL queries (and writes) per request of each kind, run through the whole Django stack here.
+
+    This process has the portal's Redis, so the agent calls use the verdict cache: ``validate`` and
+    ``activate`` are counted on a warm cache (each key called once before), ``validate_cold`` just
+    after a clear (every call a miss), ``validate_stale`` a miss with the "last seen" write due.
+    """
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from licenses import state_cache
     from organizations.models import User
 
     client = Client(HTTP_HOST="127.0.0.1", HTTP_X_FORWARDED_PROTO="https")
@@ -294,10 +416,15 @@ def measure_queries(entries: list[dict], list_pages: dict[str, str], touch) -> d
 
     sample = by_kind(entries, 50)
     touch(fresh=True)
+    agent_calls("validate", sample)  # each key read once and cached
     results = {"validate": agent_calls("validate", sample)}
-    touch(fresh=False)
+    state_cache.clear()
+    results["validate_cold"] = agent_calls("validate", sample)
+    touch(fresh=False)  # clears the cache too
     results["validate_stale"] = agent_calls("validate", sample)
-    results["activate"] = agent_calls("activate", [entry for entry in sample if entry["kind"] != "temporary"])
+    reactivated = [entry for entry in sample if entry["kind"] != "temporary"]
+    agent_calls("validate", reactivated)  # cached again (the stale pass stored what it read): no read, no write
+    results["activate"] = agent_calls("activate", reactivated)
     runs = [count(client.get, "/healthz") for _ in range(50)]
     results["floor"] = summarise({"healthz": runs}, {"200": sum(r[3].status_code == 200 for r in runs)})
 
@@ -397,7 +524,7 @@ def measure(
         for number, entry in enumerate(entries):
             body = {"license_key": entry["key"], "fingerprint": entry["fingerprint"], "nonce": f"bench-{number}"}
             handle.write(f"{entry['ip']}\t{json.dumps(body, separators=(',', ':'))}\n")
-    machine_ids = sorted({entry["machine_id"] for entry in entries})
+    machine_ids, uids = sample_machines(entries)
     activate_entries = [entry for entry in entries if entry["kind"] != "temporary"]
     activate_file = out_dir / "requests-activate.tsv"
     with activate_file.open("w") as handle:
@@ -405,17 +532,13 @@ def measure(
             body = {"license_key": entry["key"], "fingerprint": entry["fingerprint"], "nonce": f"bench-{number}"}
             handle.write(f"{entry['ip']}\t{json.dumps(body, separators=(',', ':'))}\n")
 
-    def touch(*, fresh: bool) -> None:
-        """Mark the cycled machines as seen just now (no write due) or two minutes ago (a write due)."""
-        interval = "0 seconds" if fresh else "2 minutes"
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE environments_machine SET last_seen_at = now() - interval '{interval}' WHERE id = ANY(%s)",
-                [machine_ids],
-            )
+    from licenses import state_cache
+
+    def touch_sample(*, fresh: bool) -> None:
+        touch(machine_ids, uids, fresh=fresh)
 
     list_pages = list_pages_available()
-    queries = measure_queries(entries, list_pages, touch)
+    queries = measure_queries(entries, list_pages, touch_sample)
     from django.test import Client
 
     from organizations.models import User
@@ -441,36 +564,62 @@ def measure(
         ]
         for name, path, file in endpoints:  # warm every worker up once
             if name == "validate":
-                touch(fresh=True)
+                touch_sample(fresh=True)
             wrk_run(portal, path=path, requests_file=file, connections=workers, seconds=2, cookie=cookie)
             portal.drain()
+
+        def measured(name: str, path: str, file: Path | None, connections: int, seconds: float) -> dict:
+            before = meter.snapshot()
+            run = wrk_run(
+                portal, path=path, requests_file=file, connections=connections, seconds=seconds, cookie=cookie
+            )
+            run["cpu_us_per_request"] = meter.per_request(before, meter.snapshot(), run["requests"])
+            run["drained_seconds"] = portal.drain()
+            run = {"endpoint": name, **run}
+            runs.append(run)
+            print(
+                f"  {keys:>9,} keys  c={connections:<3} {name:<14} {run['requests_per_second']:>8,.0f} req/s"
+                f"  p50 {run['latency_ms']['p50']:.2f} ms  p99 {run['latency_ms']['p99']:.2f} ms",
+                file=sys.stderr,
+            )
+            return run
+
+        # The steady state: every key of the sample cached (entries live an hour; agents call every
+        # few minutes), and no "last seen" write due.
+        touch_sample(fresh=True)
+        connection.close()
+        warmed = warm_cache(portal.ports, requests_file)
+        cache = {
+            **cached_keys(entries),
+            "sample": len(entries),
+            "warm_seconds": warmed["seconds"],
+            "warm_answers": warmed["answers"],
+        }
+        connection.close()
+        print(
+            f"  {keys:>9,} keys  verdict cache warmed: {cache['warmed_keys']:,} of {len(entries):,} sample keys"
+            f" cached, in {warmed['seconds']:.1f} s ({WARM_THREADS} threads; answers {warmed['answers']})",
+            file=sys.stderr,
+        )
         for connections in concurrencies:
             for name, path, file in endpoints:
-                if name == "validate":
-                    touch(fresh=True)
+                if name == "validate":  # no write due; the cache is left as it is
+                    touch_sample(fresh=True)
                     connection.close()
-                before = meter.snapshot()
-                run = wrk_run(
-                    portal, path=path, requests_file=file, connections=connections, seconds=seconds, cookie=cookie
-                )
-                run["cpu_us_per_request"] = meter.per_request(before, meter.snapshot(), run["requests"])
-                run["drained_seconds"] = portal.drain()
-                runs.append({"endpoint": name, **run})
-                print(
-                    f"  {keys:>9,} keys  c={connections:<3} {name:<14} {run['requests_per_second']:>8,.0f} req/s"
-                    f"  p50 {run['latency_ms']['p50']:.2f} ms  p99 {run['latency_ms']['p99']:.2f} ms",
-                    file=sys.stderr,
-                )
+                measured(name, path, file, connections, seconds)
         middle = concurrencies[len(concurrencies) // 2]
-        touch(fresh=False)
+        # Every call a miss: the key read from PostgreSQL and stored in Redis, no write due.
+        touch_sample(fresh=True)
+        state_cache.clear()
         connection.close()
-        before = meter.snapshot()
-        stale = wrk_run(
-            portal, path="/api/v1/validate", requests_file=requests_file, connections=middle, seconds=STALE_RUN_SECONDS
-        )
-        stale["cpu_us_per_request"] = meter.per_request(before, meter.snapshot(), stale["requests"])
+        cold = measured("validate_cold", "/api/v1/validate", requests_file, middle, seconds)
+        cold["wrapped"] = cold["requests"] > len(entries)  # then some calls found their key cached
+        # Every call a miss and its machine's "last seen" write due (the last cell: nothing after
+        # it needs the cache warm).
+        touch_sample(fresh=False)
+        connection.close()
+        stale = measured("validate_stale", "/api/v1/validate", requests_file, middle, STALE_RUN_SECONDS)
         stale["wrapped"] = stale["requests"] > len(entries)
-        runs.append({"endpoint": "validate_stale", **stale})
         memory = portal.workers_memory()
     finally:
         portal.stop()
@@ -485,6 +634,7 @@ def measure(
         "gunicorn": " ".join(portal.command(portal.ports[0])[1:]),
         "list_pages": list_pages,
         "sanity": check,
+        "cache": cache,
         "queries": queries,
         "runs": runs,
         "workers_memory": memory,
@@ -497,24 +647,25 @@ def compare_latency(sizes: list[int], *, rounds: int, seconds: float, workers: i
     Latency measured minutes apart drifts with whatever else the machine does (the floor itself
     moves by a third between two sizes' runs on a shared VM); alternating the sizes in short rounds
     exposes them to the same conditions, and the median round compares them.
+
+    As in the main runs, every size's verdict cache is warm (one pass over its sample first) and no
+    "last seen" write is due. Django serves one size per process, so each size's machines are
+    marked as seen by a short process of its own (``--touch``).
     """
-    import psycopg2
+    requests_files = {keys: RAW_DIR / database_name(keys) / "requests.tsv" for keys in sizes}  # by measure()
 
-    from bench.environment import database_url, state_dir
+    def mark_seen(keys: int, *, warm_port: int = 0) -> dict:
+        """Seen just now, so the heartbeats write nothing; with ``warm_port``, then warm the cache."""
+        command = [PYTHON, str(Path(__file__).resolve()), "--touch", str(keys)]
+        if warm_port:
+            command += ["--warm-port", str(warm_port)]
+        done = subprocess.run(command, cwd=PROJECT_DIR, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"touching {database_name(keys)} failed: {done.stdout}\n{done.stderr}")
+        return json.loads(done.stdout.strip().splitlines()[-1])
 
-    portals, requests_files, machine_ids = [], {}, {}
-    for keys in sizes:
-        entries = [json.loads(line) for line in (state_dir(keys) / "keys.jsonl").read_text().splitlines()]
-        machine_ids[keys] = sorted({entry["machine_id"] for entry in entries})
-        requests_files[keys] = RAW_DIR / database_name(keys) / "requests.tsv"  # written by measure()
-
-    def touch(keys: int) -> None:  # seen just now: the heartbeats write nothing, as in the main runs
-        with psycopg2.connect(database_url(keys)) as connection, connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE environments_machine SET last_seen_at = now() WHERE id = ANY(%s)", [machine_ids[keys]]
-            )
-        connection.close()
-
+    portals = []
+    caches: dict[int, dict] = {}
     rounds_run: dict[int, list[dict]] = {keys: [] for keys in sizes}
     try:
         for number, keys in enumerate(sizes):
@@ -528,11 +679,16 @@ def compare_latency(sizes: list[int], *, rounds: int, seconds: float, workers: i
             portals.append(portal)
             portal.start()
         for keys, portal in zip(sizes, portals, strict=True):
-            touch(keys)
+            caches[keys] = mark_seen(keys, warm_port=portal.ports[0])
+            print(
+                f"  {keys:>9,} keys  verdict cache warmed: {caches[keys]['warmed_keys']:,} of"
+                f" {caches[keys]['sample']:,} sample keys cached, in {caches[keys]['warm_seconds']:.1f} s",
+                file=sys.stderr,
+            )
             wrk_run(portal, path="/api/v1/validate", requests_file=requests_files[keys], connections=1, seconds=2)
         for _ in range(rounds):
             for keys, portal in zip(sizes, portals, strict=True):
-                touch(keys)
+                mark_seen(keys)
                 run = wrk_run(
                     portal, path="/api/v1/validate", requests_file=requests_files[keys], connections=1, seconds=seconds
                 )
@@ -554,6 +710,7 @@ def compare_latency(sizes: list[int], *, rounds: int, seconds: float, workers: i
                     for percentile in ("p50", "p95", "p99")
                 },
                 "rounds_ms": runs,
+                "cache": caches.get(keys),
             }
             for keys, runs in rounds_run.items()
         },
@@ -582,6 +739,26 @@ def sanity_check(portal: Portal, entries: list[dict], list_pages: dict[str, str]
     return answers
 
 
+def touch_size(keys: int, warm_port: int) -> dict:
+    """``--touch``: mark this size's sample machines as just seen; with ``warm_port``, then warm
+    the verdict cache of the portal serving it there (for ``compare_latency``)."""
+    django_setup(keys)
+    entries = [json.loads(line) for line in (state_dir(keys) / "keys.jsonl").read_text().splitlines()]
+    touch(*sample_machines(entries), fresh=True)
+    if not warm_port:
+        return {"touched": len(entries)}
+    from django.db import connection
+
+    connection.close()
+    warmed = warm_cache([warm_port], RAW_DIR / database_name(keys) / "requests.tsv")
+    return {
+        **cached_keys(entries),
+        "sample": len(entries),
+        "warm_seconds": warmed["seconds"],
+        "warm_answers": warmed["answers"],
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the servers on the way out
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -596,7 +773,12 @@ def main(argv: list[str] | None = None) -> None:
         "--compare-latency", default="", help="sizes to compare validate's latency on, e.g. 10000,1000000"
     )
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--touch", type=int, default=0, help="mark this size's sample machines as just seen")
+    parser.add_argument("--warm-port", type=int, default=0, help="with --touch: then warm the cache through this port")
     options = parser.parse_args(argv)
+    if options.touch:
+        print(json.dumps(touch_size(options.touch, options.warm_port)))
+        return
     if options.compare_latency:
         sizes = [int(value) for value in options.compare_latency.split(",")]
         comparison = compare_latency(

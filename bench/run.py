@@ -7,8 +7,10 @@
 For each size it seeds PostgreSQL (or reuses the seeded database), serves the portal with gunicorn
 as the README's production section does (DEBUG off, Redis rate limits, signed verdicts, audit),
 drives it from wrk at several concurrencies, and counts SQL queries per request through Django's
-test client. It writes ``bench/results/latest.json`` and ``bench/results/latest.md`` (raw output
-of each size in ``bench/results/raw/``, git-ignored).
+test client. The agent calls are measured with every key of the sample in the verdict cache (one
+pass over them first, as agents calling every few minutes keep it in production), and once with
+the cache cleared (every call reads PostgreSQL). It writes ``bench/results/latest.json`` and
+``bench/results/latest.md`` (raw output of each size in ``bench/results/raw/``, git-ignored).
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ LABELS = {
     "activate": "`activate` (re-activation)",
     "list_page": "licenses tab, largest organization",
     "admin_list": "admin: all license keys",
-    "validate_stale": "`validate`, last seen > 1 min ago (writes)",
+    "validate_cold": "`validate`, cache cold (every call reads PostgreSQL)",
+    "validate_stale": "`validate`, cache cold and last seen > 1 min ago (read + write)",
 }
 
 
@@ -158,20 +161,40 @@ def targets(main: dict, small: dict | None, latency: dict | None, workers: int) 
     rows.append(
         {
             "target": f"`validate` ≥ {TARGETS['validate_ratio']:.0%} of the floor's throughput (c ≥ {workers})",
-            "measured": ", ".join(f"c={c}: {r:.0%}" for c, r in validate.items() if r is not None),
+            "measured": ", ".join(f"c={c}: {r:.0%}" for c, r in validate.items() if r is not None) + " (cache warm)",
             "holds": all(r is not None and r >= TARGETS["validate_ratio"] for r in validate.values()),
         }
     )
-    queries = main["queries"]["validate"]
+
+    def query_counts(queries: dict) -> str:
+        return (
+            f"max {queries['queries_max']} (mean {queries['queries_mean']:g}; "
+            + ", ".join(f"{kind} {data['queries_max']}" for kind, data in queries["by_kind"].items())
+            + ")"
+        )
+
+    counted = [("cache warm", main["queries"]["validate"])]
+    if "validate_cold" in main["queries"]:
+        counted.append(("cache cold", main["queries"]["validate_cold"]))
     rows.append(
         {
             "target": f"`validate`: at most {TARGETS['validate_queries']} SQL queries",
-            "measured": f"max {queries['queries_max']} (mean {queries['queries_mean']}; "
-            + ", ".join(f"{kind} {data['queries_max']}" for kind, data in queries["by_kind"].items())
-            + ")",
-            "holds": queries["queries_max"] <= TARGETS["validate_queries"],
+            "measured": "; ".join(f"{label}: {query_counts(queries)}" for label, queries in counted),
+            "holds": all(queries["queries_max"] <= TARGETS["validate_queries"] for _, queries in counted),
         }
     )
+    for run in main["runs"]:
+        if run["endpoint"] != "validate_cold" or run.get("ratio_to_floor") is None:
+            continue
+        warm = (run_of(main, "validate", run["connections"]) or {}).get("ratio_to_floor")
+        rows.append(
+            {
+                "target": "`validate`, cache cold (every call reads PostgreSQL): for information",
+                "measured": f"c={run['connections']}: {run['ratio_to_floor']:.0%} of the floor"
+                + (f" (cache warm: {warm:.0%})" if warm is not None else ""),
+                "holds": None,
+            }
+        )
     if small is not None and latency is not None:
         growth = []
         for percentile in ("p50", "p95"):
@@ -183,7 +206,7 @@ def targets(main: dict, small: dict | None, latency: dict | None, workers: int) 
                 "target": f"`validate` latency at {main['keys']:,} keys within "
                 f"{TARGETS['latency_growth']:.0%} of {small['keys']:,} (c=1)",
                 "measured": "; ".join(f"{p} {big:.2f} vs {base:.2f} ms ({g:+.0%})" for p, big, base, g in growth)
-                + f" (median of {latency['rounds']} interleaved rounds of {latency['seconds']:g} s)",
+                + f" (median of {latency['rounds']} interleaved rounds of {latency['seconds']:g} s, cache warm)",
                 "holds": all(g <= TARGETS["latency_growth"] for *_, g in growth),
             }
         )
@@ -240,6 +263,21 @@ def cpu_cell(run: dict) -> str:
     return f"{parts} = {cpu['all']:,}"
 
 
+def cache_note(cache: dict | None) -> str:
+    """How warm one size's verdict cache was made before its cells."""
+    if not cache:
+        return "not warmed"
+    answers = ", ".join(f"{code} {count:,}" for code, count in sorted(cache.get("warm_answers", {}).items()))
+    return (
+        f"{cache['warmed_keys']:,} of {cache['sample']:,} sample keys cached, in {cache['warm_seconds']:.1f} s"
+        f" (answers: {answers})"
+    )
+
+
+def holds_cell(holds: bool | None) -> str:
+    return "—" if holds is None else "yes" if holds else "**no**"
+
+
 def markdown(report: dict) -> str:
     info = report["machine"]
     lines = [
@@ -250,6 +288,12 @@ def markdown(report: dict) -> str:
         f"Server: `gunicorn {report['gunicorn']}` × {report['instances']} instance(s), DEBUG off, Redis rate "
         f"limits (raised to {RATE_LIMIT_PER_IP:,}/{RATE_LIMIT_PER_KEY:,} per minute per IP/key), every verdict "
         f"signed. {report['seconds']} s per cell; load cycles through {report['sample_keys']:,} real keys.",
+        "Verdict cache (Redis, entries kept an hour): before the cells, one `validate` per sample key caches "
+        "every key, so the `validate` and `activate` cells measure the steady state (every key cached, as "
+        "agents calling every few minutes keep it); `validate`, cache cold, runs just after clearing it "
+        "(every call reads PostgreSQL and stores the rows). Warming: "
+        + "; ".join(f"{result['keys']:,} keys: {cache_note(result.get('cache'))}" for result in report["sizes"])
+        + ".",
         "",
     ]
     for result in report["sizes"]:
@@ -278,7 +322,14 @@ def markdown(report: dict) -> str:
     if comparison:
         lines += [
             f"**`validate` latency by size**: every size served at once, one connection, "
-            f"{comparison['rounds']} alternating rounds of {comparison['seconds']:g} s",
+            f"{comparison['rounds']} alternating rounds of {comparison['seconds']:g} s, every size's cache warm "
+            "("
+            + "; ".join(
+                f"{int(keys):,} keys: {data['cache']['warmed_keys']:,} of {data['cache']['sample']:,} cached"
+                for keys, data in comparison["sizes"].items()
+                if data.get("cache")
+            )
+            + ")",
             "",
             "| keys | p50 ms | p95 ms | p99 ms | p50 of each round (ms) |",
             "| ---: | ---: | ---: | ---: | --- |",
@@ -292,7 +343,7 @@ def markdown(report: dict) -> str:
         lines.append("")
     lines += ["| target | measured | holds |", "| --- | --- | --- |"]
     for row in report["targets"]:
-        lines.append(f"| {row['target']} | {row['measured']} | {'yes' if row['holds'] else '**no**'} |")
+        lines.append(f"| {row['target']} | {row['measured']} | {holds_cell(row['holds'])} |")
     return "\n".join(lines) + "\n"
 
 
