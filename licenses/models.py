@@ -306,7 +306,9 @@ class ActivationEvent(models.Model):
         DETACH = "detach", "Detached by an administrator"
         REVOKE = "revoke", "Revoked"
 
-    license = models.ForeignKey(LicenseKey, on_delete=models.CASCADE, related_name="events")
+    license = models.ForeignKey(
+        LicenseKey, on_delete=models.CASCADE, related_name="events", db_index=False
+    )  # "activation_license_created" (license, -created_at) serves the lookups by key
     machine_uid = models.CharField(max_length=64, blank=True)
     event = models.CharField(max_length=16, choices=Event.choices)
     code = models.CharField(max_length=32, blank=True)
