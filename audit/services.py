@@ -11,6 +11,9 @@ from audit.models import AuditEvent
 COMMAND_LINE = "system (command line)"
 AGENT = "agent"
 
+# Events that record a reading or a sign-in, not a change: they leave the verdict cache alone.
+_NOT_A_CHANGE = {"access.denied", "auth.sign_in", "license.reveal"}
+
 # Fields that must never reach the audit log, whatever a caller passes.
 _SECRET_FIELDS = {"key", "license_key", "password", "token", "activation", "encrypted_key", "secret"}
 
@@ -46,7 +49,7 @@ def audit_record(
     An audited change of an organization's data also makes the agent API's cached rows of that
     organization stale (``licenses.state_cache``): every change is audited, so none is missed.
     """
-    if organization is not None:
+    if organization is not None and action not in _NOT_A_CHANGE:
         from licenses import state_cache
 
         state_cache.organization_changed(organization.uuid)

@@ -767,10 +767,17 @@ def _agent_lookup(
         bound = license_key.machine if license_key.machine_id else None
         state_cache.store(
             prefetch,
-            key_row=key_row if license_key.kind == Kind.TEMPORARY or _of(bound, organization) else None,
+            key_row=_row_for_cache(key_row) if license_key.kind == Kind.TEMPORARY or _of(bound, organization) else None,
             machine_row=machine_row if _of(machine, organization) else None,
         )
     return license_key, machine
+
+
+def _row_for_cache(row: tuple) -> tuple:
+    """A ``_verdict_row`` without the key's encrypted text: no agent call needs it, so it stays out of
+    Redis (the keys built from cached rows are only read, never saved)."""
+    position = _verdict_query("digest")[1][0][2].index("encrypted_key")
+    return (*row[:position], "", *row[position + 1 :])
 
 
 def _of(machine: Machine | None, organization: Organization) -> bool:

@@ -356,3 +356,14 @@ def test_machine_detach_service_renews_the_generation(registered, machine_key):
     machine_detach(machine=Machine.objects.get(), actor=None)
     assert registered.validate(machine_key["key"])["code"] == "NOT_ACTIVATED"
     assert FINGERPRINT["hostname"] == Machine.objects.get().hostname
+
+
+def test_the_cache_holds_no_key_text_encrypted_or_plain(registered, machine_key):
+    warm(registered, machine_key["key"])
+    runner = ratelimit.script_runner()
+    entries = [runner.client.get(name) for name in runner.client.scan_iter(match=runner.make_key("*"))]
+    stored = _key(machine_key)
+    assert any(entry and stored.digest.encode() in entry for entry in entries)  # the key's row is there
+    assert not any(entry and stored.encrypted_key.encode() in entry for entry in entries)
+    assert not any(entry and machine_key["key"].encode() in entry for entry in entries)
+    assert registered.validate(machine_key["key"])["code"] == "VALID"
