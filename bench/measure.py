@@ -49,6 +49,7 @@ LUA = BENCH_DIR / "wrk" / "portal.lua"
 GUNICORN = str(Path(PYTHON).parent / "gunicorn")
 STALE_RUN_SECONDS = 3
 WARM_THREADS = 8
+ROUNDS = 3  # the floor, validate and activate take turns in this many rounds per concurrency
 
 
 # The server ----------------------------------------------------------------------------------------
@@ -274,6 +275,30 @@ def wrk_run(
 # The machines' "last seen", and the verdict cache ---------------------------------------------------
 
 
+def combined(parts: list[dict], meter: CpuMeter) -> dict:
+    """One endpoint's rounds as one run: requests and CPU summed, each latency percentile the median
+    of the rounds'; ``rounds`` keeps each round's throughput."""
+    requests = sum(part["requests"] for part in parts)
+    seconds = sum(part["seconds"] for part in parts)
+    cpu = {part: sum(run["cpu_seconds"][part] for run in parts) for part in parts[0]["cpu_seconds"]}
+    return {
+        "endpoint": parts[0]["endpoint"],
+        "connections": parts[0]["connections"],
+        "threads": parts[0]["threads"],
+        "seconds": round(seconds, 2),
+        "requests": requests,
+        "requests_per_second": round(requests / seconds, 1),
+        "errors": sum(part["errors"] for part in parts),
+        "non_2xx_3xx": sum(part["non_2xx_3xx"] for part in parts),
+        "latency_ms": {
+            name: statistics.median(part["latency_ms"][name] for part in parts) for name in parts[0]["latency_ms"]
+        },
+        "cpu_us_per_request": meter.per_request(dict.fromkeys(cpu, 0.0), cpu, requests),
+        "drained_seconds": round(sum(part["drained_seconds"] for part in parts), 2),
+        "rounds": [part["requests_per_second"] for part in parts],
+    }
+
+
 def fingerprint_uid(fingerprint: dict) -> str:
     from environments.fingerprint import fingerprint_parse
 
@@ -290,17 +315,20 @@ def sample_machines(entries: list[dict]) -> tuple[list[int], list[str]]:
 def touch(machine_ids: list[int], uids: list[str], *, fresh: bool) -> None:
     """Mark the sample's machines as seen just now (no write due) or two minutes ago (a write due).
 
-    The database's rows and Redis's record of the last write (``seen:<uid>``) get the same time, as
-    after a heartbeat's write. Two minutes ago also clears the verdict cache: its rows would still
-    hold the fresher time and tell the heartbeats that no write is due.
+    Just now is what Redis records after a heartbeat's write (``seen:<uid>``), which is what tells
+    every later heartbeat, cached or not, that no write is due; the database is left alone, since an
+    UPDATE of every sample machine would set autovacuum to work during the next measurement. Two
+    minutes ago writes the rows too and clears the verdict cache, whose rows would otherwise still
+    hold a fresher time.
     """
     from django.db import connection
 
     from licenses import state_cache
 
     at = datetime.now(UTC) - (timedelta(0) if fresh else timedelta(minutes=2))
-    with connection.cursor() as cursor:
-        cursor.execute("UPDATE environments_machine SET last_seen_at = %s WHERE id = ANY(%s)", [at, machine_ids])
+    if not fresh:
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE environments_machine SET last_seen_at = %s WHERE id = ANY(%s)", [at, machine_ids])
     state_cache.seen_recorded(uids, at)
     if not fresh:
         state_cache.clear()
@@ -568,14 +596,23 @@ def measure(
             wrk_run(portal, path=path, requests_file=file, connections=workers, seconds=2, cookie=cookie)
             portal.drain()
 
-        def measured(name: str, path: str, file: Path | None, connections: int, seconds: float) -> dict:
+        def one_run(name: str, path: str, file: Path | None, connections: int, seconds: float) -> dict:
             before = meter.snapshot()
             run = wrk_run(
                 portal, path=path, requests_file=file, connections=connections, seconds=seconds, cookie=cookie
             )
-            run["cpu_us_per_request"] = meter.per_request(before, meter.snapshot(), run["requests"])
+            run["cpu_seconds"] = {part: after - before[part] for part, after in meter.snapshot().items()}
             run["drained_seconds"] = portal.drain()
-            run = {"endpoint": name, **run}
+            return {"endpoint": name, **run}
+
+        def measured(name: str, path: str, file: Path | None, connections: int, seconds: float) -> dict:
+            run = one_run(name, path, file, connections, seconds)
+            run["cpu_us_per_request"] = meter.per_request(
+                dict.fromkeys(run["cpu_seconds"], 0.0), run.pop("cpu_seconds"), run["requests"]
+            )
+            return report(run)
+
+        def report(run: dict) -> dict:
             runs.append(run)
             print(
                 f"  {keys:>9,} keys  c={connections:<3} {name:<14} {run['requests_per_second']:>8,.0f} req/s"
@@ -601,12 +638,21 @@ def measure(
             f" cached, in {warmed['seconds']:.1f} s ({WARM_THREADS} threads; answers {warmed['answers']})",
             file=sys.stderr,
         )
+        agent_endpoints = [endpoint for endpoint in endpoints if endpoint[0] in ("floor", "validate", "activate")]
         for connections in concurrencies:
+            # The floor and the agent calls take turns in short rounds, so that the machine's drift
+            # (a shared VM's neighbours, PostgreSQL's background work) falls on each of them alike.
+            rounds: dict[str, list[dict]] = {name: [] for name, _path, _file in agent_endpoints}
+            for _round in range(ROUNDS):
+                touch_sample(fresh=True)  # no write due; the cache is left as it is
+                connection.close()
+                for name, path, file in agent_endpoints:
+                    rounds[name].append(one_run(name, path, file, connections, seconds / ROUNDS))
+            for parts in rounds.values():
+                report(combined(parts, meter))
             for name, path, file in endpoints:
-                if name == "validate":  # no write due; the cache is left as it is
-                    touch_sample(fresh=True)
-                    connection.close()
-                measured(name, path, file, connections, seconds)
+                if name not in rounds:
+                    measured(name, path, file, connections, seconds)
         middle = concurrencies[len(concurrencies) // 2]
         # Every call a miss: the key read from PostgreSQL and stored in Redis, no write due.
         touch_sample(fresh=True)

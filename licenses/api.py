@@ -199,6 +199,26 @@ def _close_broken_connection() -> None:
         pass
 
 
+def _on_a_live_connection(call):
+    """Run an agent call without Django's per-request health check, once more if the connection was dead.
+
+    With ``CONN_HEALTH_CHECKS`` Django sends ``SELECT 1`` before a request's first query, so that a
+    connection the database dropped costs no failed request. An agent call instead lets its first
+    statement find out: a dead connection fails before anything is written, and the call runs again
+    on a new one (if the database itself is down, that fails too and the agent gets a 503).
+    """
+    reused = connection.connection is not None
+    connection.health_check_done = True  # Django's flag: this request's check is done
+    try:
+        return call()
+    except (OperationalError, InterfaceError):
+        if not reused:
+            raise
+        logger.info("database connection lost; trying the agent call once more on a new one")
+        _close_broken_connection()
+        return call()
+
+
 def agent_endpoint(service):
     """An agent call: POST only, parsed and rate-limited, answered with a signed verdict."""
 
@@ -210,7 +230,9 @@ def agent_endpoint(service):
         data = _parse_request(request)
         key, fingerprint, nonce, machine_name = _fields(data)
         prefetch = _rate_check(request, key, fingerprint.uid)
-        outcome = service(key=key, fingerprint=fingerprint, machine_name=machine_name, prefetch=prefetch)
+        outcome = _on_a_live_connection(
+            lambda: service(key=key, fingerprint=fingerprint, machine_name=machine_name, prefetch=prefetch)
+        )
         return signed_json(_verdict_body(outcome, fingerprint.uid, nonce))
 
     return view

@@ -63,3 +63,25 @@ def test_pages_answer_a_clear_503_while_the_database_is_down_and_recover(databas
     assert "Traceback" not in response.content.decode()
     come_back()
     assert client.get("/organizations/").status_code == 200
+
+
+def test_an_agent_call_on_a_connection_the_database_dropped_runs_again_on_a_new_one(transactional_db, machine_key):
+    """Agent calls skip Django's per-request health check (a SELECT 1 before the first query): a
+    connection the server ended fails the call's first statement, and the call runs once more."""
+    import psycopg2
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    body = json.dumps({"license_key": machine_key["key"], "fingerprint": FINGERPRINT})
+    assert client.post("/api/v1/activate", body, content_type="application/json").json()["code"] == "VALID"
+    connection.ensure_connection()
+    backend = connection.connection.info.backend_pid
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    with psycopg2.connect(**params) as other, other.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post("/api/v1/validate", body, content_type="application/json")
+    assert response.status_code == 200 and response.json()["code"] == "VALID"
+    assert connection.connection.info.backend_pid != backend
+    assert not any(query["sql"].strip().upper() == "SELECT 1" for query in captured)
