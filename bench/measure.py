@@ -615,7 +615,8 @@ def measure(
         def report(run: dict) -> dict:
             runs.append(run)
             print(
-                f"  {keys:>9,} keys  c={connections:<3} {name:<14} {run['requests_per_second']:>8,.0f} req/s"
+                f"  {keys:>9,} keys  c={run['connections']:<3} {run['endpoint']:<14}"
+                f" {run['requests_per_second']:>8,.0f} req/s"
                 f"  p50 {run['latency_ms']['p50']:.2f} ms  p99 {run['latency_ms']['p99']:.2f} ms",
                 file=sys.stderr,
             )
