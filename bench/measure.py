@@ -357,43 +357,17 @@ def warm_cache(ports: list[int], requests_file: Path, *, threads: int = WARM_THR
 
 
 def cached_keys(entries: list[dict]) -> dict:
-    """How many keys of the sample the verdict cache holds under the current generations.
+    """How many keys of the sample the verdict cache holds under the current generations (a
+    temporary key counts only if its machine's entry is current too)."""
+    from licenses import keyformat, state_cache
 
-    An entry is current if it starts with the global and its organization's generation, as the
-    agent API's script checks; a temporary key counts only if its machine's entry is current too.
-    ``ks_entries`` is every key entry under this size's prefix, stale ones included (a clear or an
-    organization's change leaves them until they expire).
-    """
-    from licenses import keyformat
-    from licensing_portal import ratelimit
-
-    runner = ratelimit.script_runner()
-    if runner is None:
-        return {"warmed_keys": 0, "ks_entries": 0}
-    client, make_key = runner.client, runner.make_key
-    wanted = []  # (entry names, organization) per key
+    calls = []
     for entry in entries:
         key = keyformat.key_parse(entry["key"])
-        organization = str(key.organization_id)
-        names = [make_key(f"ks:{keyformat.key_digest(key.text)}")]
-        if key.kind == "temporary":
-            names.append(make_key(f"km:{organization}:{fingerprint_uid(entry['fingerprint'])}"))
-        wanted.append((names, organization))
-    organizations = sorted({organization for _, organization in wanted})
-    global_generation = client.get(make_key("kg"))
-    generations = dict(zip(organizations, client.mget([make_key(f"kg:{name}") for name in organizations]), strict=True))
-    warmed = 0
-    for start in range(0, len(wanted), 1000):
-        chunk = wanted[start : start + 1000]
-        values = iter(client.mget([name for names, _ in chunk for name in names]))
-        for names, organization in chunk:
-            found = [next(values) for _ in names]
-            if global_generation is None or generations[organization] is None:
-                continue
-            current = global_generation + b"." + generations[organization] + b"|"
-            warmed += all(value is not None and value.startswith(current) for value in found)
-    stored = sum(1 for _ in client.scan_iter(match=make_key("ks:*"), count=1000))
-    return {"warmed_keys": warmed, "ks_entries": stored}
+        calls.append(
+            (keyformat.key_digest(key.text), key.organization_id, fingerprint_uid(entry["fingerprint"]), key.kind)
+        )
+    return {"warmed_keys": state_cache.cached_count(calls)}
 
 
 # Query counts (in this process, through Django's test client) --------------------------------------

@@ -212,7 +212,7 @@ def _on_a_live_connection(call):
     try:
         return call()
     except (OperationalError, InterfaceError):
-        if not reused:
+        if not reused or connection.is_usable():  # a fresh connection, or another error (a deadlock...)
             raise
         logger.info("database connection lost; trying the agent call once more on a new one")
         _close_broken_connection()

@@ -221,11 +221,9 @@ def license_reveal(*, license_key: LicenseKey, actor) -> str:
 
 def license_find(text: str, *, for_update: bool = False) -> LicenseKey | None:
     """The key with this text, or None (a malformed key is never looked up)."""
-    try:
-        parsed = keyformat.key_parse(text)
-    except keyformat.KeyFormatError:
+    digest = _digest_of(text)
+    if digest is None:
         return None
-    digest = keyformat.key_digest(parsed.text)
     if for_update:
         # Lock first, then read with the joins: a row re-read after waiting for the lock would
         # otherwise come back with its new machine_id but the joined machine as it was before.
@@ -236,6 +234,14 @@ def license_find(text: str, *, for_update: bool = False) -> LicenseKey | None:
     else:
         row = _verdict_row("digest", digest)
     return _key_from_row(row, digest)
+
+
+def _digest_of(text: str) -> str | None:
+    """The look-up digest of a well-formed key's text; None for anything else (never looked up)."""
+    try:
+        return keyformat.key_digest(keyformat.key_parse(text).text)
+    except keyformat.KeyFormatError:
+        return None
 
 
 def _first(queryset):
@@ -748,9 +754,8 @@ def _agent_lookup(
                 return license_key, _machine_from_registered_row(prefetch.machine_row)
         elif license_key is not None and license_key.machine_id is not None and license_key.machine.uid == uid:
             return license_key, license_key.machine
-    try:
-        digest = keyformat.key_digest(keyformat.key_parse(key_text).text)
-    except keyformat.KeyFormatError:
+    digest = _digest_of(key_text)
+    if digest is None:
         return None, None
     key_row = _verdict_row("digest", digest)
     license_key = _key_from_row(key_row, digest)

@@ -107,6 +107,24 @@ class Prefetch:
         return self.generation is not None
 
 
+# The names of the cache's Redis keys (under the cache's prefix): a key's entry, a temporary key's
+# machine entry, the global and each organization's generation, a machine's last "last seen" write.
+def _entry(digest: str) -> str:
+    return f"ks:{digest}"
+
+
+def _machine_entry(organization_id, uid: str) -> str:
+    return f"km:{organization_id}:{uid}"
+
+
+def _generation(organization_id=None) -> str:
+    return "kg" if organization_id is None else f"kg:{organization_id}"
+
+
+def _seen(uid: str) -> str:
+    return f"seen:{uid}"
+
+
 def _runner() -> ratelimit.ScriptRunner | None:
     """The cache's Redis, if the cache is on (``REDIS_URL`` set and ``LICENSE_STATE_CACHE_SECONDS`` > 0)."""
     return ratelimit.script_runner() if settings.LICENSE_STATE_CACHE_SECONDS > 0 else None
@@ -132,10 +150,10 @@ def prefetch(
     keys, arguments = ratelimit.counters(checks, now, make_key)
     counted = len(keys)
     if organization_id is not None:
-        organization = str(organization_id)
-        keys += [make_key(f"ks:{digest}"), make_key("kg"), make_key(f"kg:{organization}"), make_key(f"seen:{uid}")]
+        names = [_entry(digest), _generation(), _generation(organization_id), _seen(uid)]
         if kind == "temporary":
-            keys.append(make_key(f"km:{organization}:{uid}"))
+            names.append(_machine_entry(organization_id, uid))
+        keys += [make_key(name) for name in names]
         arguments.append(os.urandom(8).hex())
     if not keys:
         return Prefetch(retry_after=0)
@@ -174,10 +192,10 @@ def store(found: Prefetch | None, *, key_row: tuple | None = None, machine_row: 
     try:
         pipeline = runner.client.pipeline(transaction=False)
         if key_row is not None:
-            pipeline.set(runner.make_key(f"ks:{found.digest}"), prefix + pickle.dumps(key_row, protocol=5), ex=seconds)
+            pipeline.set(runner.make_key(_entry(found.digest)), prefix + pickle.dumps(key_row, protocol=5), ex=seconds)
         if machine_row is not None:
             pipeline.set(
-                runner.make_key(f"km:{found.organization_id}:{found.uid}"),
+                runner.make_key(_machine_entry(found.organization_id, found.uid)),
                 prefix + pickle.dumps(machine_row, protocol=5),
                 ex=seconds,
             )
@@ -193,12 +211,41 @@ def seen_claim(uid: str, now: datetime) -> bool:
         return True
     window = settings.MACHINE_SEEN_WRITE_SECONDS
     try:
-        claimed = runner.run(
-            _SEEN_CLAIM_SCRIPT, [runner.make_key(f"seen:{uid}")], [now.timestamp(), window, 2 * window]
-        )
+        claimed = runner.run(_SEEN_CLAIM_SCRIPT, [runner.make_key(_seen(uid))], [now.timestamp(), window, 2 * window])
     except Exception:  # noqa: BLE001 - without Redis the row's own time decides
         return True
     return bool(claimed)
+
+
+def cached_count(calls: list[tuple[str, uuid.UUID, str, str]]) -> int:
+    """How many of these agent calls (key digest, organization, machine UID, kind) would find their
+    rows cached now: entries under the current generations, as the prefetch script checks (for the
+    benchmark, which warms the cache and says how far)."""
+    runner = _runner()
+    if runner is None:
+        return 0
+    client, make_key = runner.client, runner.make_key
+    organizations = sorted({str(organization_id) for _, organization_id, _, _ in calls})
+    generation = client.get(make_key(_generation()))
+    generations = client.mget([make_key(_generation(organization)) for organization in organizations])
+    current = {
+        organization: generation + b"." + value + b"|"
+        for organization, value in zip(organizations, generations, strict=True)
+        if generation is not None and value is not None
+    }
+    found = 0
+    for start in range(0, len(calls), 1000):
+        chunk = calls[start : start + 1000]
+        names = [
+            [_entry(digest)] + ([_machine_entry(organization_id, uid)] if kind == "temporary" else [])
+            for digest, organization_id, uid, kind in chunk
+        ]
+        values = iter(client.mget([make_key(name) for entry_names in names for name in entry_names]))
+        for (_digest, organization_id, _uid, _kind), entry_names in zip(chunk, names, strict=True):
+            entries = [next(values) for _ in entry_names]
+            prefix = current.get(str(organization_id))
+            found += prefix is not None and all(entry is not None and entry.startswith(prefix) for entry in entries)
+    return found
 
 
 def seen_recorded(uids: list[str], at: datetime) -> None:
@@ -209,7 +256,7 @@ def seen_recorded(uids: list[str], at: datetime) -> None:
         return
     pipeline = runner.client.pipeline(transaction=False)
     for uid in uids:
-        pipeline.set(runner.make_key(f"seen:{uid}"), at.timestamp(), ex=2 * settings.MACHINE_SEEN_WRITE_SECONDS)
+        pipeline.set(runner.make_key(_seen(uid)), at.timestamp(), ex=2 * settings.MACHINE_SEEN_WRITE_SECONDS)
     pipeline.execute()
 
 
@@ -217,13 +264,13 @@ def organization_changed(organization_id: uuid.UUID | str) -> None:
     """Every entry of this organization is stale: now (inside the change's transaction) and once it commits."""
     if _runner() is None:
         return
-    _renew(f"kg:{organization_id}")
-    transaction.on_commit(lambda: _renew(f"kg:{organization_id}"))
+    _renew(_generation(organization_id))
+    transaction.on_commit(lambda: _renew(_generation(organization_id)))
 
 
 def clear() -> bool:
     """Every entry is stale (for changes made to the database by hand). False if Redis is unreachable."""
-    return _runner() is not None and _renew("kg")
+    return _runner() is not None and _renew(_generation())
 
 
 def _renew(generation: str) -> bool:
