@@ -14,6 +14,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from environments.fingerprint import fingerprint_parse
 from environments.models import Machine
 from licenses.models import ActivationEvent, LicenseKey
 from tests.conftest import Agent
@@ -24,7 +25,10 @@ def at(monkeypatch, moment: datetime) -> None:
 
 
 def statement_kind(sql: str) -> str:
-    """SELECT, INSERT, UPDATE...: of a prepared statement's EXECUTE too, by the statement's name."""
+    """SELECT, INSERT, UPDATE...: of a prepared statement's EXECUTE too, by the statement's name (and
+    past the ``SET LOCAL`` that an unchanged re-activation's history row is sent after)."""
+    if sql.startswith("SET LOCAL "):
+        sql = sql.split("; ", 1)[1]
     first = sql.lstrip().split(None, 1)[0].upper()
     if first in ("EXECUTE", "PREPARE"):
         return "INSERT" if "license_history_insert" in sql else "SELECT"
@@ -129,6 +133,45 @@ def test_a_key_deleted_during_a_reactivation_answers_not_found(
 
     monkeypatch.setattr(services, "_history", delete_first)
     assert registered_agent.activate(machine_key["key"])["code"] == "NOT_FOUND"
+
+
+@pytest.mark.postgres
+def test_an_unchanged_reactivation_commits_its_history_row_without_waiting_for_the_disk(
+    transactional_db, registered_agent, machine_key
+):
+    """Only that row, in its own transaction: the setting ends with it, and a binding stays durable."""
+    with CaptureQueriesContext(connection) as captured:
+        assert registered_agent.activate(machine_key["key"])["code"] == "VALID"
+    insert = captured[-1]["sql"]
+    assert insert.startswith("SET LOCAL synchronous_commit TO off; ") and "license_history_insert" in insert
+    assert ActivationEvent.objects.filter(event="activate").count() == 2  # visible at once, to another query
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("on",)  # the connection's own setting is untouched
+
+    assert registered_agent.deactivate(machine_key["key"])["code"] == "DEACTIVATED"
+    with CaptureQueriesContext(connection) as captured:  # binding again: every write is durable
+        assert registered_agent.activate(machine_key["key"])["code"] == "VALID"
+    assert any("license_history_insert" in query["sql"] for query in captured)
+    assert not any(query["sql"].startswith("SET LOCAL") for query in captured)
+
+
+@pytest.mark.postgres
+def test_an_unchanged_reactivation_inside_a_transaction_leaves_its_commit_alone(
+    transactional_db, registered_agent, machine_key
+):
+    from django.db import transaction
+
+    from licenses.services import license_activate
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as captured:
+        fingerprint = fingerprint_parse(registered_agent.fingerprint)
+        outcome = license_activate(key_text=machine_key["key"], uid=fingerprint.uid, fingerprint=fingerprint)
+        assert outcome.verdict.valid
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone() == ("on",)
+    assert not any(query["sql"].startswith("SET LOCAL") for query in captured)
 
 
 @pytest.mark.postgres
