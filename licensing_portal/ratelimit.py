@@ -15,9 +15,10 @@ import os
 import time
 from dataclasses import dataclass
 
+import hiredis
 from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger(__name__)
@@ -89,11 +90,13 @@ class ScriptRunner:
     """Runs server-side scripts on the cache's Redis over one connection of its own.
 
     The agent API makes one round trip to Redis per call; through the client's command layer
-    (connection pool, retries) that cost more CPU than Redis spends on it, so the hot path sends
-    ``EVALSHA`` on a connection it keeps (a new one in a forked process). A connection error or
-    time-out drops the connection and is tried once more on a new one (a counter may then count
-    one call twice: refusing early beats not counting); a second failure reaches the caller, who
-    fails open.
+    (connection pool, retries, reply callbacks) that cost more CPU than Redis spends on it, so the
+    hot path keeps a connection (a new one in a forked process), opened by the client (address,
+    password, database, TLS, time-outs as ``REDIS_URL`` says), and then writes ``EVALSHA`` to its
+    socket itself and reads the reply with hiredis's parser. A script that Redis does not know (a
+    restarted or flushed Redis) is loaded and run again. A connection error or time-out drops the
+    connection and is tried once more on a new one (a counter may then count one call twice:
+    refusing early beats not counting); a second failure reaches the caller, who fails open.
     """
 
     def __init__(self, client, make_key):
@@ -101,6 +104,8 @@ class ScriptRunner:
         self.make_key = make_key
         self.connection = None
         self.pid = 0
+        self._socket = None
+        self._reader = None
 
     def run(self, text: str, keys: list[str], arguments: list):
         command = ("EVALSHA", _sha1(text), len(keys), *keys, *arguments)
@@ -111,21 +116,33 @@ class ScriptRunner:
 
     def _send(self, command: tuple, text: str):
         if self.connection is None or self.pid != os.getpid():
-            self.connection, self.pid = self.client.connection_pool.make_connection(), os.getpid()
-        connection = self.connection
+            connection = self.client.connection_pool.make_connection()
+            connection.connect()  # the handshake (AUTH, SELECT...) through the client
+            self.connection, self.pid = connection, os.getpid()
+            self._socket, self._reader = connection._sock, hiredis.Reader()
         try:
-            try:
-                connection.send_command(*command)
-                return connection.read_response()
-            except NoScriptError:  # a restarted or flushed Redis: load it, then run it
-                connection.send_command("SCRIPT", "LOAD", text)
-                connection.read_response()
-                connection.send_command(*command)
-                return connection.read_response()
+            reply = self._round_trip(command)
+            if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT"):
+                self._round_trip(("SCRIPT", "LOAD", text))
+                reply = self._round_trip(command)
+            if isinstance(reply, hiredis.ReplyError):
+                raise ResponseError(str(reply))
+            return reply
         except BaseException:
-            connection.disconnect()  # never leave half a reply for the next call to read
-            self.connection = None
+            self.connection.disconnect()  # never leave half a reply for the next call to read
+            self.connection = self._socket = self._reader = None
             raise
+
+    def _round_trip(self, command: tuple):
+        self._socket.sendall(hiredis.pack_command(command))
+        reply = self._reader.gets()
+        while reply is False:
+            data = self._socket.recv(65536)
+            if not data:
+                raise RedisConnectionError("Redis closed the connection")
+            self._reader.feed(data)
+            reply = self._reader.gets()
+        return reply
 
 
 @functools.cache

@@ -384,3 +384,34 @@ def test_cached_count_says_which_calls_would_find_their_rows(registered, keys):
     assert state_cache.cached_count(calls) == 2
     state_cache.clear()
     assert state_cache.cached_count(calls) == 0
+
+
+def test_a_flushed_redis_loads_the_script_again_and_still_counts(registered, machine_key, settings):
+    """Redis restarted or its scripts flushed: the hot path's EVALSHA finds no script, loads it, runs it."""
+    warm(registered, machine_key["key"])
+    runner = ratelimit.script_runner()
+    runner.client.script_flush()
+    verdict, sql = queries_of(lambda: registered.validate(machine_key["key"]))
+    assert verdict["code"] == "VALID" and sql == []  # the cached rows, fetched by the reloaded script
+    settings.API_RATE_LIMIT_PER_KEY = 1  # and the limits are still counted by it
+    assert registered.call("validate", machine_key["key"]).status_code == 429
+
+
+def test_a_dropped_redis_connection_is_replaced_within_the_call(registered, machine_key):
+    warm(registered, machine_key["key"])
+    runner = ratelimit.script_runner()
+    old = runner._socket
+    host, port = old.getsockname()[:2]
+    killed = runner.client.client_kill_filter(_type=None, addr=f"{host}:{port}")
+    assert killed == 1
+    verdict, sql = queries_of(lambda: registered.validate(machine_key["key"]))
+    assert verdict["code"] == "VALID" and sql == []  # answered from the cache over a new connection
+    assert runner._socket is not None and runner._socket is not old
+
+
+def test_an_error_reply_reaches_the_caller_and_drops_the_connection(cache_on):
+    runner = ratelimit.script_runner()
+    with pytest.raises(ratelimit.ResponseError):
+        runner.run("return redis.call('INCR', KEYS[1], 'not', 'a', 'command')", [runner.make_key("x")], [])
+    assert runner.connection is None
+    assert runner.run("return 7", [], []) == 7  # a new connection serves the next call
