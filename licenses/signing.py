@@ -18,8 +18,10 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
+import nacl.bindings
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from django.conf import settings
@@ -45,6 +47,24 @@ class SigningKey:
     @property
     def public_key(self) -> Ed25519PublicKey:
         return self.private_key.public_key()
+
+    def sign(self, message: bytes) -> bytes:
+        """The Ed25519 signature of ``message``, made by libsodium: Ed25519 signatures are
+        deterministic (RFC 8032), so it is byte for byte the one ``private_key.sign`` makes, for
+        about a third less CPU; every verdict the agent API answers is signed, an activation twice."""
+        return nacl.bindings.crypto_sign(message, self._sodium_secret_key)[: nacl.bindings.crypto_sign_BYTES]
+
+    @cached_property
+    def _sodium_secret_key(self) -> bytes:
+        seed = self.private_key.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        )
+        return nacl.bindings.crypto_sign_seed_keypair(seed)[1]
+
+    @cached_property
+    def jws_header(self) -> str:
+        """The encoded JOSE header of the tokens this key signs."""
+        return b64url(json.dumps({"alg": "EdDSA", "typ": "JWT", "kid": self.kid}, separators=(",", ":")).encode())
 
     def public_bytes(self) -> bytes:
         return self.public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -198,17 +218,11 @@ def keyring_reset() -> None:
 def jws_sign(claims: dict) -> str:
     """A compact JWS (EdDSA) of ``claims``, signed with the active key."""
     key = keyring().active
-    header = {"alg": "EdDSA", "typ": "JWT", "kid": key.kid}
-    signing_input = (
-        b64url(json.dumps(header, separators=(",", ":")).encode())
-        + "."
-        + b64url(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
-    )
-    signature = key.private_key.sign(signing_input.encode("ascii"))
-    return signing_input + "." + b64url(signature)
+    signing_input = key.jws_header + "." + b64url(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
+    return signing_input + "." + b64url(key.sign(signing_input.encode("ascii")))
 
 
 def signature_header(body: bytes) -> str:
     """The ``License-Signature`` header value for a verdict body."""
     key = keyring().active
-    return f'kid="{key.kid}", sig="{b64url(key.private_key.sign(body))}"'
+    return f'kid="{key.kid}", sig="{b64url(key.sign(body))}"'

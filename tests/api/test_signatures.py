@@ -9,6 +9,7 @@ import time
 
 import jwt
 import pytest
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.test import Client
 
@@ -120,3 +121,17 @@ def test_the_plain_key_is_never_stored(machine_key):
         cursor.execute("SELECT * FROM licenses_licensekey")
         rows = cursor.fetchall()
     assert rows and all(machine_key["key"] not in str(row) for row in rows)
+
+
+def test_libsodium_signs_byte_for_byte_as_openssl_would():
+    """Verdicts and tokens are signed by libsodium (faster); Ed25519 is deterministic, so each signature
+    is exactly the one the keyring's OpenSSL key makes, and verifies against the published key."""
+    from licenses import signing
+
+    key = signing.signing_key_new()
+    for message in (b"", b"{}", "é — verdict".encode() * 50):
+        signature = key.sign(message)
+        assert signature == key.private_key.sign(message)
+        key.public_key.verify(signature, message)
+    with pytest.raises(InvalidSignature):
+        key.public_key.verify(key.sign(b"one"), b"another")
