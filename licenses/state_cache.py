@@ -27,6 +27,8 @@ request make each write.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import os
 import pickle
@@ -109,12 +111,34 @@ class Prefetch:
 
 # The names of the cache's Redis keys (under the cache's prefix): a key's entry, a temporary key's
 # machine entry, the global and each organization's generation, a machine's last "last seen" write.
+# Entries are named after the layout of the rows they hold, so that a release whose models have other
+# columns never reads rows that another release cached (during a rolling deploy both run at once).
 def _entry(digest: str) -> str:
-    return f"ks:{digest}"
+    return f"ks:{row_layout()}:{digest}"
 
 
 def _machine_entry(organization_id, uid: str) -> str:
-    return f"km:{organization_id}:{uid}"
+    return f"km:{row_layout()}:{organization_id}:{uid}"
+
+
+ROW_FORMAT = 1  # raise it when the cached rows change shape in a way the columns do not show
+
+
+@functools.cache
+def row_layout() -> str:
+    """A short digest of the cached rows' columns: every concrete column of the key, its organization,
+    environment and machine, in the order the verdict query reads them (``licenses.services``)."""
+    from environments.models import Environment, Machine
+    from licenses.models import LicenseKey
+    from organizations.models import Organization
+
+    columns = [
+        f"{model._meta.db_table}.{field.column}:{field.get_internal_type()}"
+        for model in (LicenseKey, Organization, Environment, Machine)
+        for field in model._meta.concrete_fields
+    ]
+    text = f"{ROW_FORMAT}\n" + "\n".join(columns)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def _generation(organization_id=None) -> str:

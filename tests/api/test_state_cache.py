@@ -415,3 +415,20 @@ def test_an_error_reply_reaches_the_caller_and_drops_the_connection(cache_on):
         runner.run("return redis.call('INCR', KEYS[1], 'not', 'a', 'command')", [runner.make_key("x")], [])
     assert runner.connection is None
     assert runner.run("return 7", [], []) == 7  # a new connection serves the next call
+
+
+def test_rows_cached_by_a_release_with_other_columns_are_never_read(registered, machine_key, monkeypatch):
+    """A rolling deploy runs two releases at once: a row cached with the old columns would be read
+    field by field into the wrong attributes by the new code, so each release has entries of its own."""
+    warm(registered, machine_key["key"])
+    layout = state_cache.row_layout()
+    monkeypatch.setattr(state_cache, "ROW_FORMAT", state_cache.ROW_FORMAT + 1)  # as a changed model would
+    state_cache.row_layout.cache_clear()
+    try:
+        assert state_cache.row_layout() != layout
+        verdict, sql = queries_of(lambda: registered.validate(machine_key["key"]))
+        assert verdict["code"] == "VALID" and len(sql) == 1  # read from the database, not the old entry
+        verdict, sql = queries_of(lambda: registered.validate(machine_key["key"]))
+        assert verdict["code"] == "VALID" and sql == []  # and cached under the new layout
+    finally:
+        state_cache.row_layout.cache_clear()

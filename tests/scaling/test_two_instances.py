@@ -147,14 +147,14 @@ def test_a_revocation_reaches_the_cached_verdicts_of_both_instances_at_once(inst
     operator's command, on a third host sharing PostgreSQL and Redis) answers on both at once."""
     import redis
 
-    from licenses import keyformat
+    from licenses import keyformat, state_cache
 
     key = new_machine_key()
     assert post(instances[0], "activate", key, FINGERPRINT)[1]["code"] == "VALID"
     for url in instances + instances:
         status, verdict = post(url, "validate", key, FINGERPRINT)
         assert (status, verdict["code"]) == (200, "VALID")
-    entry = f"{CACHE_KEY_PREFIX}:1:ks:{keyformat.key_digest(key)}"
+    entry = f"{CACHE_KEY_PREFIX}:1:{state_cache._entry(keyformat.key_digest(key))}"
     assert redis.Redis.from_url(REDIS_URL).exists(entry)  # served from the cache, not the database
 
     settings.CACHES = {
