@@ -306,9 +306,13 @@ class ActivationEvent(models.Model):
         DETACH = "detach", "Detached by an administrator"
         REVOKE = "revoke", "Revoked"
 
+    # "activation_license_created" (license, -created_at) serves the lookups by key. No foreign-key
+    # constraint in the database: checking one locks the key's row, a logged write to a random page of
+    # the largest table on every activation (bench/); instead a key is never deleted (the database
+    # refuses it: migration 0006), so every row's key exists for good.
     license = models.ForeignKey(
-        LicenseKey, on_delete=models.CASCADE, related_name="events", db_index=False
-    )  # "activation_license_created" (license, -created_at) serves the lookups by key
+        LicenseKey, on_delete=models.PROTECT, related_name="events", db_index=False, db_constraint=False
+    )
     machine_uid = models.CharField(max_length=64, blank=True)
     event = models.CharField(max_length=16, choices=Event.choices)
     code = models.CharField(max_length=32, blank=True)

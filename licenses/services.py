@@ -621,10 +621,8 @@ def _reactivation(
     verdict = _verdict(license_key, Action.ACTIVATE, uid, fingerprint, machine, now)
     if not verdict.valid or verdict.is_move:
         return None
-    try:
-        _history(license_key, event=ActivationEvent.Event.ACTIVATE, uid=uid, now=now, code=verdict.code, durable=False)
-    except IntegrityError:  # the key was deleted since it was read: the locked path says so
-        return None
+    # The key exists for good (keys are never deleted), so its history row needs no lock on it.
+    _history(license_key, event=ActivationEvent.Event.ACTIVATE, uid=uid, now=now, code=verdict.code, durable=False)
     if _seen_write_due(machine, now, prefetch):
         Machine.objects.filter(pk=machine.pk).update(last_seen_at=now)
         machine.last_seen_at = now

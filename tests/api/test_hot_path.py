@@ -117,22 +117,21 @@ def test_a_reactivation_with_a_new_name_takes_the_locked_path_and_saves_it(regis
     assert Machine.objects.get().name == "Front office"
 
 
-def test_a_key_deleted_during_a_reactivation_answers_not_found(
-    transactional_db, registered_agent, machine_key, monkeypatch
-):
-    """The unlocked re-activation reads the key, then writes its history; if an administrator deletes
-    the key in between, the call falls back to the locked path, which finds no key."""
-    import licenses.services as services
+def test_a_key_is_never_deleted_so_its_history_needs_no_lock_on_it(registered_agent, machine_key):
+    """History rows carry no foreign-key check (it would lock the key's row on every activation):
+    instead nothing may delete a key, neither the ORM (its history protects it) nor raw SQL."""
+    from django.db import DatabaseError, transaction
+    from django.db.models import ProtectedError
 
-    history = services._history
-
-    def delete_first(license_key, **fields):
-        LicenseKey.objects.filter(pk=license_key.pk).delete()
-        monkeypatch.setattr(services, "_history", history)
-        return history(license_key, **fields)
-
-    monkeypatch.setattr(services, "_history", delete_first)
-    assert registered_agent.activate(machine_key["key"])["code"] == "NOT_FOUND"
+    license_key = LicenseKey.objects.get()
+    with pytest.raises(ProtectedError), transaction.atomic():
+        license_key.delete()
+    if connection.vendor == "postgresql":
+        with pytest.raises(DatabaseError, match="never deleted"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("DELETE FROM licenses_licensekey WHERE id = %s", [license_key.pk])
+    assert LicenseKey.objects.filter(pk=license_key.pk).exists()
+    assert registered_agent.activate(machine_key["key"])["code"] == "VALID"
 
 
 @pytest.mark.postgres
