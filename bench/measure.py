@@ -49,7 +49,7 @@ LUA = BENCH_DIR / "wrk" / "portal.lua"
 GUNICORN = str(Path(PYTHON).parent / "gunicorn")
 STALE_RUN_SECONDS = 3
 WARM_THREADS = 8
-ROUNDS = 3  # the floor, validate and activate take turns in this many rounds per concurrency
+ROUNDS = 6  # the floor, validate and activate take turns in this many rounds per concurrency
 
 
 # The server ----------------------------------------------------------------------------------------
@@ -615,13 +615,15 @@ def measure(
         )
         agent_endpoints = [endpoint for endpoint in endpoints if endpoint[0] in ("floor", "validate", "activate")]
         for connections in concurrencies:
-            # The floor and the agent calls take turns in short rounds, so that the machine's drift
-            # (a shared VM's neighbours, PostgreSQL's background work) falls on each of them alike.
+            # The floor and the agent calls take turns in short rounds, each round starting with the
+            # next of them, so that the machine's drift (a shared VM's neighbours, PostgreSQL's
+            # background work) and any effect of going first fall on each of them alike.
             rounds: dict[str, list[dict]] = {name: [] for name, _path, _file in agent_endpoints}
-            for _round in range(ROUNDS):
+            for number in range(ROUNDS):
                 touch_sample(fresh=True)  # no write due; the cache is left as it is
                 connection.close()
-                for name, path, file in agent_endpoints:
+                shift = number % len(agent_endpoints)
+                for name, path, file in agent_endpoints[shift:] + agent_endpoints[:shift]:
                     rounds[name].append(one_run(name, path, file, connections, seconds / ROUNDS))
             for parts in rounds.values():
                 report(combined(parts, meter))
