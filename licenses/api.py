@@ -13,7 +13,7 @@ import logging
 import re
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, connection
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, OperationalError, connection, connections
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -207,12 +207,13 @@ def _on_a_live_connection(call):
     statement find out: a dead connection fails before anything is written, and the call runs again
     on a new one (if the database itself is down, that fails too and the agent gets a 503).
     """
-    reused = connection.connection is not None
-    connection.health_check_done = True  # Django's flag: this request's check is done
+    db = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: ``connection`` looks it up on every use
+    reused = db.connection is not None
+    db.health_check_done = True  # Django's flag: this request's check is done
     try:
         return call()
     except (OperationalError, InterfaceError):
-        if not reused or connection.is_usable():  # a fresh connection, or another error (a deadlock...)
+        if not reused or db.is_usable():  # a fresh connection, or another error (a deadlock...)
             raise
         logger.info("database connection lost; trying the agent call once more on a new one")
         _close_broken_connection()

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connection, connections, models, transaction
 from django.db.models import BooleanField, ExpressionWrapper
 from django.utils import timezone
 
@@ -313,10 +313,11 @@ def _execute_prepared(cursor, name: str, sql: str, params: list, *, before: str 
     and executes in one round trip (so it still counts as one query). If that ever fails, this
     connection goes back to plain statements until it is replaced.
     """
-    raw = connection.connection
-    state = getattr(connection, "license_prepared", None)
+    db = cursor.db  # this connection's wrapper (``connection`` is a proxy: each use looks it up again)
+    raw = db.connection
+    state = getattr(db, "license_prepared", None)
     if state is None or state["connection"] is not raw:  # a new connection knows no statement
-        state = connection.license_prepared = {"connection": raw, "names": set(), "off": False}
+        state = db.license_prepared = {"connection": raw, "names": set(), "off": False}
     if state["off"]:
         cursor.execute(before + sql, params)
         return
@@ -481,7 +482,7 @@ def _history(license_key, *, event, uid, now, code="", detail="", is_move=False,
     """
     from audit.context import current_ip
 
-    sql, fields = _history_insert()
+    sql, fields, prepare = _history_insert()
     values = {
         "license_id": license_key.pk,
         "machine_uid": uid,
@@ -493,24 +494,36 @@ def _history(license_key, *, event, uid, now, code="", detail="", is_move=False,
         "ip": ip or current_ip(),
         "created_at": now,
     }
-    params = [field.get_db_prep_save(values[field.attname], connection) for field in fields]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            relaxed = not durable and not connection.in_atomic_block
+    db = connections[DEFAULT_DB_ALIAS]
+    if prepare:
+        params = [field.get_db_prep_save(values[field.attname], db) for field in fields]
+    else:
+        params = [values[field.attname] for field in fields]
+    with db.cursor() as cursor:
+        if db.vendor == "postgresql":
+            relaxed = not durable and not db.in_atomic_block
             _execute_prepared(cursor, "license_history_insert", sql, params, before=_RELAXED_COMMIT if relaxed else "")
         else:
             cursor.execute(sql, params)
 
 
+# Fields whose values (text, a flag, a key's id, an aware time) psycopg2 sends as they are: on
+# PostgreSQL their ``get_db_prep_save`` gives back what it is given, and calling it for each of a
+# history row's columns cost more than the rest of building the row.
+_SENT_AS_THEY_ARE = (models.CharField, models.BooleanField, models.DateTimeField, models.ForeignKey)
+
+
 @functools.cache
-def _history_insert() -> tuple[str, list]:
-    """The ``INSERT`` of one ``ActivationEvent`` (every column but the id), and its fields in order."""
+def _history_insert() -> tuple[str, list, bool]:
+    """The ``INSERT`` of one ``ActivationEvent`` (every column but the id), its fields in order, and
+    whether their values need the fields' preparation for this database."""
     quote = connection.ops.quote_name
     fields = [field for field in ActivationEvent._meta.concrete_fields if not field.primary_key]
     columns = ", ".join(quote(field.column) for field in fields)
     # Only quoted names from the model's metadata go into the text; the values are parameters.
     sql = f"INSERT INTO {quote(ActivationEvent._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"  # noqa: S608
-    return sql, fields
+    prepare = connection.vendor != "postgresql" or not all(isinstance(field, _SENT_AS_THEY_ARE) for field in fields)
+    return sql, fields, prepare
 
 
 def activation_token(license_key: LicenseKey, uid: str, now: datetime) -> str:
