@@ -4,10 +4,13 @@ Secrets for the test run are created in a temporary directory; the database is
 SQLite unless DATABASE_URL points elsewhere (CI sets PostgreSQL).
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 
 _secrets = tempfile.mkdtemp(prefix="portal-test-secrets-")
+atexit.register(shutil.rmtree, _secrets, ignore_errors=True)  # each process removes the one it made
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "licensing_portal.settings")
 os.environ.setdefault("SECRETS_DIR", _secrets)
 os.environ.setdefault("AUTO_CREATE_SECRETS", "true")
