@@ -804,6 +804,16 @@ def _agent_lookup(
     return license_key, machine
 
 
+def cached_row_layout() -> str:
+    """What the rows the verdict cache holds are made of: the key's lookup and a temporary key's machine
+    lookup (their SQL lists every column in order) and the types of their fields. ``state_cache``
+    names its entries after it, so that no release reads rows cached by a release with other columns."""
+    sql, layout = _verdict_query("digest")
+    machine_sql, _constants, _attnames = _registered_machine_query()
+    types = [field.get_internal_type() for model, *_rest in layout for field in model._meta.concrete_fields]
+    return "\n".join([sql, machine_sql, *types])
+
+
 def _row_for_cache(row: tuple) -> tuple:
     """A ``_verdict_row`` without the key's encrypted text: no agent call needs it, so it stays out of
     Redis (the keys built from cached rows are only read, never saved)."""

@@ -121,24 +121,16 @@ def _machine_entry(organization_id, uid: str) -> str:
     return f"km:{row_layout()}:{organization_id}:{uid}"
 
 
-ROW_FORMAT = 1  # raise it when the cached rows change shape in a way the columns do not show
+ROW_FORMAT = 1  # raise it when the cached entries change shape in a way the rows' columns do not show
 
 
 @functools.cache
 def row_layout() -> str:
-    """A short digest of the cached rows' columns: every concrete column of the key, its organization,
-    environment and machine, in the order the verdict query reads them (``licenses.services``)."""
-    from environments.models import Environment, Machine
-    from licenses.models import LicenseKey
-    from organizations.models import Organization
+    """A short digest of what the cached rows are made of: the verdict lookups' SQL (every column, in
+    order) and their fields' types, as ``licenses.services`` reads them."""
+    from licenses.services import cached_row_layout  # services builds on this module
 
-    columns = [
-        f"{model._meta.db_table}.{field.column}:{field.get_internal_type()}"
-        for model in (LicenseKey, Organization, Environment, Machine)
-        for field in model._meta.concrete_fields
-    ]
-    text = f"{ROW_FORMAT}\n" + "\n".join(columns)
-    return hashlib.sha256(text.encode()).hexdigest()[:8]
+    return hashlib.sha256(f"{ROW_FORMAT}\n{cached_row_layout()}".encode()).hexdigest()[:8]
 
 
 def _generation(organization_id=None) -> str:
