@@ -200,7 +200,8 @@ def _close_broken_connection() -> None:
 
 
 def _on_a_live_connection(call):
-    """Run an agent call without Django's per-request health check, once more if the connection was dead.
+    """Run an agent call (or the readiness probe) without Django's per-request health check, once
+    more if the connection was dead.
 
     With ``CONN_HEALTH_CHECKS`` Django sends ``SELECT 1`` before a request's first query, so that a
     connection the database dropped costs no failed request. An agent call instead lets its first
@@ -279,13 +280,20 @@ def route_not_found(request, path=""):
     return error_response(404, "NOT_FOUND_ROUTE", f"No API endpoint at {request.path}.")
 
 
-@csrf_exempt
-@json_errors
-def healthz(request):
-    """Readiness: one trivial database query."""
+def _select_one() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         cursor.fetchone()
+
+
+@csrf_exempt
+@json_errors
+def healthz(request):
+    """Readiness: one trivial database query. It is itself a connection check, so Django's own
+    (another ``SELECT 1`` first, on a kept connection) is skipped as on the agent calls; a connection
+    the database dropped is replaced and the query run once more, so only a database that is down
+    fails the probe."""
+    _on_a_live_connection(_select_one)
     response = JsonResponse({"status": "ok"})
     response["Cache-Control"] = "no-store"
     return response

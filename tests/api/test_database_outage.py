@@ -78,10 +78,92 @@ def test_an_agent_call_on_a_connection_the_database_dropped_runs_again_on_a_new_
     backend = connection.connection.info.backend_pid
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)
-    with psycopg2.connect(**params) as other, other.cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
+    other = psycopg2.connect(**params)
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
+    finally:
+        other.close()  # psycopg2's ``with`` ends a transaction, not the connection
     with CaptureQueriesContext(connection) as captured:
         response = client.post("/api/v1/validate", body, content_type="application/json")
     assert response.status_code == 200 and response.json()["code"] == "VALID"
     assert connection.connection.info.backend_pid != backend
     assert not any(query["sql"].strip().upper() == "SELECT 1" for query in captured)
+
+
+def _served(path: str, body: bytes = b"") -> tuple[str, bytes]:
+    """One request through Django's WSGI handler as gunicorn calls it: unlike the test client, it
+    sends the request signals that keep connections and check them (``CONN_HEALTH_CHECKS``)."""
+    import io
+
+    from django.core.handlers.wsgi import WSGIHandler
+
+    environ = {
+        "REQUEST_METHOD": "POST" if body else "GET",
+        "PATH_INFO": path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "CONTENT_TYPE": "application/json" if body else "",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.url_scheme": "http",
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    status = []
+    content = b"".join(WSGIHandler()(environ, lambda code, headers, exc_info=None: status.append(code)))
+    return status[0], content
+
+
+def test_the_readiness_probe_sends_one_statement_on_a_kept_connection(transactional_db, machine_key):
+    """``/healthz`` is the benchmark's floor and the load balancer's probe: one ``SELECT 1``, not
+    Django's health check before it too; a connection the server ended is replaced, not a failed probe."""
+    import psycopg2
+    import psycopg2.extensions
+
+    sent = []
+
+    class Counting(psycopg2.extensions.cursor):
+        def execute(self, sql, params=None):
+            sent.append(sql)
+            return super().execute(sql, params)
+
+    saved = dict(connection.settings_dict)
+    connection.close()
+    connection.settings_dict.update(CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=True)  # production's
+    try:
+        assert _served("/healthz")[0] == "200 OK"
+        connection.connection.cursor_factory = Counting  # the kept connection's every statement
+        for _ in range(3):
+            status, content = _served("/healthz")
+            assert (status, json.loads(content)) == ("200 OK", {"status": "ok"})
+        assert sent == ["SELECT 1"] * 3
+
+        body = json.dumps({"license_key": machine_key["key"], "fingerprint": FINGERPRINT}).encode()
+        assert json.loads(_served("/api/v1/activate", body)[1])["code"] == "VALID"
+        sent.clear()
+        assert json.loads(_served("/api/v1/validate", body)[1])["code"] == "VALID"
+        assert "SELECT 1" not in sent and len(sent) <= 2
+
+        backend = connection.connection.info.backend_pid
+        params = connection.get_connection_params()
+        params.pop("cursor_factory", None)
+        other = psycopg2.connect(**params)
+        try:
+            with other.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
+        finally:
+            other.close()  # psycopg2's ``with`` ends a transaction, not the connection
+        assert _served("/healthz")[0] == "200 OK"
+        assert connection.connection.info.backend_pid != backend
+    finally:
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(saved)
