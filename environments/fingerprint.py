@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ class Fingerprint:
     product_version: str  # as given (stripped), e.g. "4.4.2"
     version: str  # major.minor, e.g. "4.4"
 
-    @property
+    @functools.cached_property  # an agent call asks for it several times
     def uid(self) -> str:
         text = f"v1\n{self.mac}\n{self.cpu_id}\n{self.hostname}\n{self.version}"
         return hashlib.sha256(text.encode("utf-8")).hexdigest()

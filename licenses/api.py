@@ -11,6 +11,7 @@ import functools
 import json
 import logging
 import re
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, OperationalError, connection, connections
@@ -42,8 +43,13 @@ def error_response(status: int, code: str, detail: str, headers: dict | None = N
     return response
 
 
-def _rfc3339(value) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+def _rfc3339(value: datetime | None) -> str | None:
+    """``2026-11-30T08:00:00Z``: to the second, in UTC (``strftime`` took twice as long)."""
+    if not value:
+        return None
+    if value.utcoffset():
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="seconds")[:19] + "Z"
 
 
 def _verdict_body(outcome: AgentOutcome, uid: str, nonce: str | None) -> dict:

@@ -191,3 +191,35 @@ def test_lookups_are_prepared_once_per_connection_and_survive_a_new_one(
     with CaptureQueriesContext(connection) as captured:
         assert registered_agent.validate(keys["temporary"]["key"])["code"] == "VALID"
     assert [query["sql"].split(" ")[0] for query in captured] == ["PREPARE", "PREPARE"]
+
+
+def test_the_hot_paths_instances_are_the_ones_the_orm_loads(keys):
+    """The verdict's key and relations are built from one row without ``Model.__init__``: every field
+    holds what the ORM would have loaded, and each instance is a saved row that saves and refreshes."""
+    from django.db.models import Model
+
+    from licenses import keyformat, services
+
+    agent = Agent()
+    assert agent.activate(keys["machine"]["key"])["code"] == "VALID"
+    digest = keyformat.key_digest(keys["machine"]["key"])
+    built = services._key_from_row(services._verdict_row("digest", digest), digest)
+    loaded = LicenseKey.objects.select_related("organization", "environment", "machine").get(digest=digest)
+
+    def fields(instance: Model) -> dict:
+        return {field.attname: getattr(instance, field.attname) for field in instance._meta.concrete_fields}
+
+    for mine, orm in [(built, loaded)] + [
+        (getattr(built, name), getattr(loaded, name)) for name in ("organization", "environment", "machine")
+    ]:
+        assert type(mine) is type(orm) and fields(mine) == fields(orm)
+        assert (mine._state.adding, mine._state.db) == (False, "default")
+    assert built.machine.uid == fingerprint_parse(agent.fingerprint).uid
+    assert built.organization.name == loaded.organization.name
+
+    built.machine.name = "renamed through a built instance"
+    built.machine.save(update_fields=["name"])  # an UPDATE of the row, not an INSERT
+    assert Machine.objects.get(pk=loaded.machine.pk).name == "renamed through a built instance"
+    built.refresh_from_db()
+    assert fields(built) == fields(loaded)
+    assert services._key_from_row(services._verdict_row("digest", digest), "0" * 64) is None  # another digest
