@@ -353,15 +353,17 @@ def _key_from_row(row: tuple | None, digest: str) -> LicenseKey | None:
     _sql, layout = _verdict_query("digest")
     license_key = None
     for model, relation, attnames, start, converters, pk_position in layout:
-        values = list(row[start : start + len(attnames)])
-        for position, expression, functions in converters:
-            for function in functions:
-                values[position] = function(values[position], expression, connection)
+        values = row[start : start + len(attnames)]
+        if converters:
+            values = list(values)
+            for position, expression, functions in converters:
+                for function in functions:
+                    values[position] = function(values[position], expression, connection)
         if relation is None:
             license_key = _loaded(model, attnames, values)
-        else:
+        else:  # the related instance, cached on the key as select_related leaves it
             related = None if values[pk_position] is None else _loaded(model, attnames, values)
-            LicenseKey._meta.get_field(relation).set_cached_value(license_key, related)
+            license_key._state.fields_cache[relation] = related
     if not hmac.compare_digest(license_key.digest, digest):
         return None
     return license_key
@@ -375,7 +377,9 @@ def _loaded(model, attnames: list[str], values: list):
     the fields' descriptors and its two signals, most of the cost of a heartbeat's four instances.
     If anything listens to those signals (none of these models' fields do), ``from_db`` runs as usual.
     """
-    if pre_init.has_listeners(model) or post_init.has_listeners(model):
+    if (pre_init.receivers or post_init.receivers) and (
+        pre_init.has_listeners(model) or post_init.has_listeners(model)
+    ):
         return model.from_db(DEFAULT_DB_ALIAS, attnames, values)
     instance = model.__new__(model)
     instance.__dict__.update(zip(attnames, values, strict=True))

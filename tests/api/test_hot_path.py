@@ -209,9 +209,12 @@ def test_the_hot_paths_instances_are_the_ones_the_orm_loads(keys):
     def fields(instance: Model) -> dict:
         return {field.attname: getattr(instance, field.attname) for field in instance._meta.concrete_fields}
 
-    for mine, orm in [(built, loaded)] + [
-        (getattr(built, name), getattr(loaded, name)) for name in ("organization", "environment", "machine")
-    ]:
+    with CaptureQueriesContext(connection) as captured:  # the relations come with the key
+        relations = [
+            (getattr(built, name), getattr(loaded, name)) for name in ("organization", "environment", "machine")
+        ]
+    assert captured.captured_queries == []
+    for mine, orm in [(built, loaded), *relations]:
         assert type(mine) is type(orm) and fields(mine) == fields(orm)
         assert (mine._state.adding, mine._state.db) == (False, "default")
     assert built.machine.uid == fingerprint_parse(agent.fingerprint).uid
