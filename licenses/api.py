@@ -80,9 +80,13 @@ def _verdict_body(outcome: AgentOutcome, uid: str, nonce: str | None) -> dict:
     return body
 
 
+# ``json.dumps`` with any option but the defaults builds a new encoder on every call.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def signed_json(data: dict, status: int = 200) -> HttpResponse:
     """A JSON response whose exact bytes carry the ``License-Signature`` header."""
-    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    body = _COMPACT_JSON.encode(data).encode("utf-8")
     response = HttpResponse(body, status=status, content_type="application/json")
     response["License-Signature"] = signing.signature_header(body)
     response["Cache-Control"] = "no-store"

@@ -215,10 +215,14 @@ def keyring_reset() -> None:
     _cache.clear()
 
 
+# Built once: ``json.dumps`` with any option but the defaults builds a new encoder on every call.
+_CLAIMS_JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+
+
 def jws_sign(claims: dict) -> str:
     """A compact JWS (EdDSA) of ``claims``, signed with the active key."""
     key = keyring().active
-    signing_input = key.jws_header + "." + b64url(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
+    signing_input = key.jws_header + "." + b64url(_CLAIMS_JSON.encode(claims).encode())
     return signing_input + "." + b64url(key.sign(signing_input.encode("ascii")))
 
 
