@@ -65,16 +65,11 @@ def test_pages_answer_a_clear_503_while_the_database_is_down_and_recover(databas
     assert client.get("/organizations/").status_code == 200
 
 
-def test_an_agent_call_on_a_connection_the_database_dropped_runs_again_on_a_new_one(transactional_db, machine_key):
-    """Agent calls skip Django's per-request health check (a SELECT 1 before the first query): a
-    connection the server ended fails the call's first statement, and the call runs once more."""
+def _server_ends_the_connection() -> int:
+    """PostgreSQL ends this process's open connection (as after a restart or an idle time-out),
+    from a connection of its own; return the ended backend's pid."""
     import psycopg2
-    from django.test.utils import CaptureQueriesContext
 
-    client = Client()
-    body = json.dumps({"license_key": machine_key["key"], "fingerprint": FINGERPRINT})
-    assert client.post("/api/v1/activate", body, content_type="application/json").json()["code"] == "VALID"
-    connection.ensure_connection()
     backend = connection.connection.info.backend_pid
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)
@@ -84,6 +79,19 @@ def test_an_agent_call_on_a_connection_the_database_dropped_runs_again_on_a_new_
             cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
     finally:
         other.close()  # psycopg2's ``with`` ends a transaction, not the connection
+    return backend
+
+
+def test_an_agent_call_on_a_connection_the_database_dropped_runs_again_on_a_new_one(transactional_db, machine_key):
+    """Agent calls skip Django's per-request health check (a SELECT 1 before the first query): a
+    connection the server ended fails the call's first statement, and the call runs once more."""
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    body = json.dumps({"license_key": machine_key["key"], "fingerprint": FINGERPRINT})
+    assert client.post("/api/v1/activate", body, content_type="application/json").json()["code"] == "VALID"
+    connection.ensure_connection()
+    backend = _server_ends_the_connection()
     with CaptureQueriesContext(connection) as captured:
         response = client.post("/api/v1/validate", body, content_type="application/json")
     assert response.status_code == 200 and response.json()["code"] == "VALID"
@@ -152,15 +160,7 @@ def test_the_readiness_probe_sends_one_statement_on_a_kept_connection(transactio
         assert json.loads(_served("/api/v1/validate", body)[1])["code"] == "VALID"
         assert "SELECT 1" not in sent and len(sent) <= 2
 
-        backend = connection.connection.info.backend_pid
-        params = connection.get_connection_params()
-        params.pop("cursor_factory", None)
-        other = psycopg2.connect(**params)
-        try:
-            with other.cursor() as cursor:
-                cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
-        finally:
-            other.close()  # psycopg2's ``with`` ends a transaction, not the connection
+        backend = _server_ends_the_connection()
         assert _served("/healthz")[0] == "200 OK"
         assert connection.connection.info.backend_pid != backend
     finally:
