@@ -5,6 +5,8 @@ The one way to empty it is a transaction that first sets audit.maintenance (see 
 
 from django.db import migrations
 
+from licensing_portal.migration_operations import RunOnPostgreSQL
+
 FORWARD = """
 CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger AS $$
 BEGIN
@@ -33,17 +35,7 @@ DROP FUNCTION IF EXISTS audit_event_append_only();
 """
 
 
-def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(FORWARD, params=None)
-
-
-def backward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(BACKWARD, params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [("audit", "0002_initial")]
 
-    operations = [migrations.RunPython(forward, backward)]
+    operations = [RunOnPostgreSQL(FORWARD, BACKWARD)]

@@ -11,6 +11,8 @@ for good, and the ORM's PROTECT refuses it too.
 import django.db.models.deletion
 from django.db import migrations, models
 
+from licensing_portal.migration_operations import RunOnPostgreSQL
+
 FORWARD = """
 CREATE OR REPLACE FUNCTION license_key_never_deleted() RETURNS trigger AS $$
 BEGIN
@@ -29,21 +31,11 @@ DROP FUNCTION IF EXISTS license_key_never_deleted();
 """
 
 
-def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(FORWARD, params=None)
-
-
-def backward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(BACKWARD, params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [("licenses", "0005_activation_event_license_index")]
 
     operations = [
-        migrations.RunPython(forward, backward),
+        RunOnPostgreSQL(FORWARD, BACKWARD),
         migrations.AlterField(
             model_name="activationevent",
             name="license",
