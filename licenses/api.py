@@ -152,17 +152,8 @@ def _rate_check(request, key_text: str, uid: str) -> state_cache.Prefetch | None
         (ratelimit.Limit("api-ip", settings.API_RATE_LIMIT_PER_IP, 60), request.client_ip),
         (ratelimit.Limit("api-key", settings.API_RATE_LIMIT_PER_KEY, 60), digest[:32]),
     ]
-    try:
-        parsed = keyformat.key_parse(key_text)
-    except keyformat.KeyFormatError:
-        parsed = None
-    prefetch = state_cache.prefetch(
-        checks,
-        digest=digest,
-        organization_id=parsed.organization_id if parsed else None,
-        uid=uid,
-        kind=parsed.kind if parsed else "",
-    )
+    kind, organization = keyformat.key_route(key_text) or ("", None)
+    prefetch = state_cache.prefetch(checks, digest=digest, organization=organization, uid=uid, kind=kind)
     retry_after = prefetch.retry_after if prefetch is not None else ratelimit.hit_all(checks)
     if retry_after:
         raise _Refusal(

@@ -127,6 +127,30 @@ def key_parse(text: str) -> ParsedKey:
     )
 
 
+def key_route(text: str) -> tuple[str, str] | None:
+    """The kind and organization (its UUID as text) that a key's text names, or None if it is not
+    shaped like a key: the length, prefix, kind letter and checksum, and the body's first 18 bytes.
+
+    The agent API routes every call by these before it looks the key up (its rate limits and its
+    cached rows are kept per organization), and the lookup by digest decides the rest: so this reads
+    only the part of the body it needs, for a fifth of ``key_parse``'s CPU.
+    """
+    text = text.strip()
+    if len(text) != KEY_LENGTH or not text.isascii() or text[:3] != PREFIX or text[4] != "-" or text[-9] != "-":
+        return None
+    kind = LETTER_KINDS.get(text[3])
+    if kind is None or text[-8:] != _checksum(text[:-9]):
+        return None
+    try:
+        head = base64.urlsafe_b64decode(text[5:29])  # 24 characters: version, kind, organization
+    except (binascii.Error, ValueError):
+        return None
+    if head[0] != VERSION or CODE_KINDS.get(head[1]) != kind:
+        return None
+    digits = head[2:18].hex()
+    return kind, f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
 def key_digest(text: str) -> str:
     """The look-up digest stored for a key: hex SHA-256 of its canonical text."""
     return hashlib.sha256(text.strip().encode("utf-8")).hexdigest()

@@ -817,7 +817,7 @@ def _agent_lookup(
     else:
         machine = _machine_for(license_key, uid)
     organization = license_key.organization
-    if prefetch is not None and prefetch.organization_id == organization.uuid:
+    if prefetch is not None and prefetch.organization == str(organization.uuid):
         bound = license_key.machine if license_key.machine_id else None
         state_cache.store(
             prefetch,

@@ -101,12 +101,22 @@ class Keyring:
     def active(self) -> SigningKey:
         """The key that signs now: the newest key, once its ``active_from`` has come; until then
         the one it replaces (so that every agent has seen the new key in the JWK Set first)."""
-        newest = next(key for key in self.keys if key.kid == self.active_kid)
+        settled_at = self._settled_at
+        if settled_at is None or time.time() >= settled_at:  # every verdict asks, twice per activation
+            return self._newest
         now = datetime.now(UTC)
-        if newest.active_from is None or newest.active_from <= now:
-            return newest
         ready = [key for key in self.keys if key.active_from is None or key.active_from <= now]
-        return max(ready, key=lambda key: key.created_at) if ready else newest
+        return max(ready, key=lambda key: key.created_at) if ready else self._newest
+
+    @cached_property
+    def _newest(self) -> SigningKey:
+        return next(key for key in self.keys if key.kid == self.active_kid)
+
+    @cached_property
+    def _settled_at(self) -> float | None:
+        """When the newest key's ``active_from`` comes (epoch seconds; None if it has none): from then
+        on it is the active key for good."""
+        return self._newest.active_from.timestamp() if self._newest.active_from else None
 
     def public_keys(self) -> list[Ed25519PublicKey]:
         return [key.public_key for key in self.keys]

@@ -97,7 +97,7 @@ class Prefetch:
 
     retry_after: int  # 0, or the refused rate limit's Retry-After
     digest: str = ""
-    organization_id: uuid.UUID | None = None
+    organization: str | None = None  # the organization's UUID, as text
     uid: str = ""
     generation: bytes | None = None
     key_row: tuple | None = None  # the cached row of the key's verdict query
@@ -117,8 +117,8 @@ def _entry(digest: str) -> str:
     return f"ks:{row_layout()}:{digest}"
 
 
-def _machine_entry(organization_id, uid: str) -> str:
-    return f"km:{row_layout()}:{organization_id}:{uid}"
+def _machine_entry(organization: str, uid: str) -> str:
+    return f"km:{row_layout()}:{organization}:{uid}"
 
 
 ROW_FORMAT = 1  # raise it when the cached entries change shape in a way the rows' columns do not show
@@ -133,8 +133,8 @@ def row_layout() -> str:
     return hashlib.sha256(f"{ROW_FORMAT}\n{cached_row_layout()}".encode()).hexdigest()[:8]
 
 
-def _generation(organization_id=None) -> str:
-    return "kg" if organization_id is None else f"kg:{organization_id}"
+def _generation(organization: uuid.UUID | str | None = None) -> str:
+    return "kg" if organization is None else f"kg:{organization}"
 
 
 def _seen(uid: str) -> str:
@@ -151,12 +151,13 @@ def is_on() -> bool:
 
 
 def prefetch(
-    checks: list[tuple[ratelimit.Limit, str]], *, digest: str, organization_id: uuid.UUID | None, uid: str, kind: str
+    checks: list[tuple[ratelimit.Limit, str]], *, digest: str, organization: str | None, uid: str, kind: str
 ) -> Prefetch | None:
     """Count the rate limits and fetch the key's cached rows, in one round trip.
 
-    None if the cache is off (the caller counts the limits itself). ``organization_id`` is None for
-    text that is not a well-formed key: then only the limits are counted.
+    None if the cache is off (the caller counts the limits itself). ``organization`` (the UUID's
+    text, as ``keyformat.key_route`` reads it) is None for text that is not a well-formed key: then
+    only the limits are counted.
     """
     runner = _runner()
     if runner is None:
@@ -165,10 +166,10 @@ def prefetch(
     make_key = runner.make_key
     keys, arguments = ratelimit.counters(checks, now, make_key)
     counted = len(keys)
-    if organization_id is not None:
-        names = [_entry(digest), _generation(), _generation(organization_id), _seen(uid)]
+    if organization is not None:
+        names = [_entry(digest), _generation(), _generation(organization), _seen(uid)]
         if kind == "temporary":
-            names.append(_machine_entry(organization_id, uid))
+            names.append(_machine_entry(organization, uid))
         keys += [make_key(name) for name in names]
         arguments.append(os.urandom(8).hex())
     if not keys:
@@ -185,7 +186,7 @@ def prefetch(
     return Prefetch(
         retry_after=0,
         digest=digest,
-        organization_id=organization_id,
+        organization=organization,
         uid=uid,
         generation=generation,
         key_row=pickle.loads(key_entry) if key_entry else None,  # noqa: S301 - our own Redis, as Django's cache
@@ -211,7 +212,7 @@ def store(found: Prefetch | None, *, key_row: tuple | None = None, machine_row: 
             pipeline.set(runner.make_key(_entry(found.digest)), prefix + pickle.dumps(key_row, protocol=5), ex=seconds)
         if machine_row is not None:
             pipeline.set(
-                runner.make_key(_machine_entry(found.organization_id, found.uid)),
+                runner.make_key(_machine_entry(found.organization, found.uid)),
                 prefix + pickle.dumps(machine_row, protocol=5),
                 ex=seconds,
             )

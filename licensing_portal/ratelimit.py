@@ -12,11 +12,14 @@ import hashlib
 import logging
 import math
 import os
+import threading
 import time
 from dataclasses import dataclass
 
 import hiredis
 from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.base import default_key_func
+from django.core.signals import setting_changed
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -99,13 +102,20 @@ class ScriptRunner:
     refusing early beats not counting); a second failure reaches the caller, who fails open.
     """
 
-    def __init__(self, client, make_key):
+    def __init__(self, client, backend):
         self.client = client
-        self.make_key = make_key
+        self._backend = backend
+        # The cache's own key names, by concatenation where its key function is Django's default
+        # (the agent API names six keys per call, and ``make_key`` formats each through two calls).
+        self._prefix = f"{backend.key_prefix}:{backend.version}:" if backend.key_func is default_key_func else None
         self.connection = None
         self.pid = 0
         self._socket = None
         self._reader = None
+
+    def make_key(self, name: str) -> str:
+        """The Redis key of the cache's key ``name``, as ``cache.set(name, ...)`` would name it."""
+        return self._prefix + name if self._prefix is not None else self._backend.make_key(name)
 
     def run(self, text: str, keys: list[str], arguments: list):
         command = ("EVALSHA", _sha1(text), len(keys), *keys, *arguments)
@@ -150,15 +160,31 @@ def _sha1(text: str) -> str:
     return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
 
+# Each thread's runner (like Django's caches, one per thread), kept in a plain thread-local: looking
+# the cache up in ``caches`` on every call costs the agent API more than the rest of choosing its
+# Redis keys. A change of the CACHES setting (tests) renews the generation, and with it every runner.
+_runners = threading.local()
+_runners_generation = 0
+
+
+def _forget_runners(*, setting, **kwargs) -> None:
+    global _runners_generation  # noqa: PLW0603 - one counter for every thread
+    if setting == "CACHES":
+        _runners_generation += 1
+
+
+setting_changed.connect(_forget_runners)
+
+
 def script_runner() -> ScriptRunner | None:
     """This thread's ``ScriptRunner`` for the cache's Redis, or None if the cache is not Redis."""
-    backend = caches[DEFAULT_CACHE_ALIAS]  # one per thread, like Django's caches
-    runner = getattr(backend, "script_runner", None)
-    if runner is None:
-        client = getattr(backend, "_cache", None)
-        if client is None or not hasattr(client, "get_client"):
-            return None
-        runner = backend.script_runner = ScriptRunner(client.get_client(write=True), backend.make_key)
+    held = getattr(_runners, "held", None)
+    if held is not None and held[0] == _runners_generation:
+        return held[1]
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    client = getattr(backend, "_cache", None)
+    runner = ScriptRunner(client.get_client(write=True), backend) if hasattr(client, "get_client") else None
+    _runners.held = (_runners_generation, runner)
     return runner
 
 

@@ -260,9 +260,9 @@ def test_last_seen_on_cached_heartbeats_is_written_once_a_minute_by_one_request(
 
 
 def _prefetch_for(key_text: str, uid: str) -> state_cache.Prefetch:
-    parsed = keyformat.key_parse(key_text)
+    kind, organization = keyformat.key_route(key_text)
     return state_cache.prefetch(
-        [], digest=keyformat.key_digest(key_text), organization_id=parsed.organization_id, uid=uid, kind=parsed.kind
+        [], digest=keyformat.key_digest(key_text), organization=organization, uid=uid, kind=kind
     )
 
 
@@ -407,6 +407,30 @@ def test_a_dropped_redis_connection_is_replaced_within_the_call(registered, mach
     verdict, sql = queries_of(lambda: registered.validate(machine_key["key"]))
     assert verdict["code"] == "VALID" and sql == []  # answered from the cache over a new connection
     assert runner._socket is not None and runner._socket is not old
+
+
+def _custom_key(key, key_prefix, version):
+    return f"custom/{key_prefix}/{version}/{key}"
+
+
+@pytest.mark.parametrize("key_function", [None, f"{__name__}._custom_key"])
+def test_the_hot_path_names_its_keys_as_the_cache_does(cache_on, key_function):
+    """The runner names keys itself (one concatenation instead of ``make_key``'s two calls): what it
+    writes is what ``cache`` reads, with Django's key function or a custom one, and after the cache
+    settings change the runner follows them."""
+    from django.core.cache import cache
+
+    if key_function:
+        cache_on.CACHES = {"default": {**cache_on.CACHES["default"], "KEY_FUNCTION": key_function}}
+    runner = ratelimit.script_runner()
+    assert runner.make_key("x") == cache.make_key("x")
+    assert runner.run("return redis.call('SET', KEYS[1], ARGV[1])", [runner.make_key("named")], [7]) == b"OK"
+    assert int(cache.get("named")) == 7
+    assert ratelimit.script_runner() is runner  # kept for the thread's next call
+    cache_on.CACHES = {"default": {**cache_on.CACHES["default"], "KEY_PREFIX": "another"}}
+    assert ratelimit.script_runner() is not runner
+    assert ratelimit.script_runner().make_key("x") == cache.make_key("x")
+    assert "another" in cache.make_key("x")
 
 
 def test_an_error_reply_reaches_the_caller_and_drops_the_connection(cache_on):

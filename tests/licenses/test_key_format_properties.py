@@ -61,6 +61,27 @@ def test_parsing_raises_only_the_documented_error(text):
         keyformat.key_parse(text)
     except keyformat.KeyFormatError:
         pass
+    assert keyformat.key_route(text) is None or len(text.strip()) == keyformat.KEY_LENGTH
+
+
+@given(keys, st.sampled_from(["", " ", "\n"]))
+def test_a_keys_route_is_what_parsing_it_reads(text, padding):
+    """The agent API routes a call (rate limits, cached rows) by the kind and organization that
+    ``key_route`` reads: the same as the full parse, around whitespace too."""
+    parsed = keyformat.key_parse(text)
+    assert keyformat.key_route(padding + text + padding) == (parsed.kind, str(parsed.organization_id))
+
+
+@settings(max_examples=300)
+@given(keys, st.data())
+def test_a_typo_in_a_key_leaves_it_without_a_route(text, data):
+    """Any one character changed in the routed part (prefix, kind, the body's first 24 characters,
+    checksum) gives no route, so no call is counted or cached under another organization."""
+    position = data.draw(st.sampled_from([*range(0, 29), *range(len(text) - 9, len(text))]))
+    replacement = data.draw(st.sampled_from(ALPHABET + "."))
+    if replacement == text[position]:
+        return
+    assert keyformat.key_route(text[:position] + replacement + text[position + 1 :]) is None
 
 
 @given(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -133,3 +134,18 @@ def test_retire_drops_a_compromised_key_at_once(keyring_file, org):
     command("rotate_signing_key", "--now")
     assert old_kid not in {key["kid"] for key in command("rotate_signing_key", "--retire", old_kid)["keys"]}
     assert old_kid not in {key["kid"] for key in Client().get("/api/v1/jwks").json()["keys"]}
+
+
+def test_a_key_published_ahead_signs_only_from_its_active_from():
+    """``rotate_signing_key --activate-in``: the new key is in the JWK Set at once, and the old one
+    goes on signing until the new one's moment has come; then the new one signs for good."""
+    old = signing.signing_key_new()
+    moment = datetime.now(UTC) + timedelta(seconds=0.5)
+    new = signing.signing_key_new(active_from=moment)
+    ring = signing.Keyring(active_kid=new.kid, keys=(old, new))
+    assert ring.active is old
+    assert {key["kid"] for key in ring.jwks()["keys"]} == {old.kid, new.kid}
+    while datetime.now(UTC) < moment:
+        time.sleep(0.05)
+    assert ring.active is new
+    assert signing.Keyring(active_kid=new.kid, keys=(old, new)).active is new  # as a fresh read sees it
