@@ -47,7 +47,10 @@ logger = logging.getLogger(__name__)
 # Goes on from ratelimit.COUNT_SCRIPT (the rate-limit counters, KEYS[1..ARGV[1]]) if the key is
 # looked up. Then KEYS: its entry, the global generation, its organization's generation, its
 # machine's "last seen" and, for a temporary key, the entry of the machine it runs on; the ARGV after
-# the counters' hold a fresh generation (used where none exists yet).
+# the counters' hold a fresh generation (used where none exists yet) and the generations' lifetime,
+# renewed on every read (``GETEX``): a generation no call has read for that long goes, as its entries
+# have, and one for an organization that has none (a key made up for a real or invented one) does
+# not stay for good.
 # Returns {refused counter} or {0, generation, key entry, machine entry, last seen}.
 _PREFETCH_SCRIPT = (
     ratelimit.COUNT_SCRIPT
@@ -56,9 +59,9 @@ if #KEYS == counters then
     return {0}
 end
 local function generation(key)
-    local value = redis.call('GET', key)
+    local value = redis.call('GETEX', key, 'EX', ARGV[2 * counters + 3])
     if not value then
-        redis.call('SET', key, ARGV[2 * counters + 2], 'NX')
+        redis.call('SET', key, ARGV[2 * counters + 2], 'NX', 'EX', ARGV[2 * counters + 3])
         value = redis.call('GET', key)
     end
     return value
@@ -137,6 +140,12 @@ def _generation(organization: uuid.UUID | str | None = None) -> str:
     return "kg" if organization is None else f"kg:{organization}"
 
 
+def _generation_seconds() -> int:
+    """How long a generation lasts unread: twice an entry's lifetime (an entry read under it is at
+    most that old), so no generation goes while an entry of it could still be read."""
+    return 2 * settings.LICENSE_STATE_CACHE_SECONDS
+
+
 def _seen(uid: str) -> str:
     return f"seen:{uid}"
 
@@ -171,7 +180,7 @@ def prefetch(
         if kind == "temporary":
             names.append(_machine_entry(organization, uid))
         keys += [make_key(name) for name in names]
-        arguments.append(os.urandom(8).hex())
+        arguments += [os.urandom(8).hex(), _generation_seconds()]
     if not keys:
         return Prefetch(retry_after=0)
     try:
@@ -296,7 +305,7 @@ def _renew(generation: str) -> bool:
         return False
     for _attempt in range(2):
         try:
-            runner.client.set(runner.make_key(generation), os.urandom(8).hex())
+            runner.client.set(runner.make_key(generation), os.urandom(8).hex(), ex=_generation_seconds())
             return True
         except Exception:  # noqa: BLE001, PERF203 - retried once, then reported
             continue

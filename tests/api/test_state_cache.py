@@ -350,6 +350,30 @@ def test_an_unknown_key_is_not_cached(cache_on, agent, org):
         assert verdict["code"] == "NOT_FOUND" and len(sql) == 1
 
 
+def test_generations_expire_unless_read_so_made_up_organizations_leave_nothing(cache_on, registered, machine_key, org):
+    """A well-formed key of an organization that has no keys (anyone can make one up: the checksum is
+    no secret) leaves a generation in Redis; it expires, as the entries do. A generation in use is
+    kept alive by its reads, and a renewed one expires too."""
+    from licenses import signing
+
+    runner = ratelimit.script_runner()
+    lifetime = 2 * cache_on.LICENSE_STATE_CACHE_SECONDS
+    invented = uuid.uuid4()
+    made_up = keyformat.key_build(
+        kind="machine",
+        organization_id=invented,
+        issued_at=timezone.now(),
+        private_key=signing.keyring().active.private_key,
+    )
+    assert registered.validate(made_up)["code"] == "NOT_FOUND"
+    assert 0 < runner.client.ttl(runner.make_key(f"kg:{invented}")) <= lifetime
+    runner.client.expire(runner.make_key(f"kg:{org['id']}"), 5)
+    assert registered.validate(machine_key["key"])["code"] == "VALID"
+    assert runner.client.ttl(runner.make_key(f"kg:{org['id']}")) > lifetime - 5  # read: kept for another lifetime
+    state_cache.organization_changed(org["id"])
+    assert 0 < runner.client.ttl(runner.make_key(f"kg:{org['id']}")) <= lifetime
+
+
 def test_machine_detach_service_renews_the_generation(registered, machine_key):
     warm(registered, machine_key["key"])
     machine_detach(machine=Machine.objects.get(), actor=None)
