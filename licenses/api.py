@@ -47,7 +47,7 @@ def _rfc3339(value: datetime | None) -> str | None:
     """``2026-11-30T08:00:00Z``: to the second, in UTC (``strftime`` took twice as long)."""
     if not value:
         return None
-    if value.utcoffset():
+    if value.tzinfo is not UTC and value.utcoffset():
         value = value.astimezone(UTC)
     return value.isoformat(timespec="seconds")[:19] + "Z"
 

@@ -306,6 +306,8 @@ def test_valid_verdict_shape(registered, keys, kind, org):
     assert verdict["machine"]["activated_at"].endswith("Z")
     assert verdict["time"].endswith("Z")
     assert "changed" not in verdict
+    ends = keys[kind]["expires_at"]  # 2027-11-30T08:00:00Z: the detail says it to the minute, in UTC
+    assert verdict["detail"] == f"License valid until {ends[:10]} {ends[11:16]} UTC."
 
 
 @pytest.mark.parametrize("kind", BINDABLE)
