@@ -25,6 +25,13 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="session")
+def base_url():
+    """None: the tests open the live server's own URL. (pytest-playwright's fallback ``base_url`` is
+    a fixture method, which pytest deprecates with a warning on every run.)"""
+    return None
+
+
+@pytest.fixture(scope="session")
 def browser_type_launch_args():
     return {
         "executable_path": CHROMIUM,
