@@ -243,14 +243,22 @@ def targets(main: dict, small: dict | None, latency: dict | None, workers: int) 
         run = run_of(main, name, single)
         count = main["queries"][name]["queries_max"]
         small_count = small["queries"].get(name, {}).get("queries_max") if small else None
+        bounded = small_count is None or count == small_count
+        # The target is the server's time: only one connection at a time measures it; with more,
+        # each request also waits for the others' turns on the two cores.
+        queued = f" (at c={single} each request also waits for the others': judged at c=1)" if single > 1 else ""
         rows.append(
             {
                 "target": f"{LABELS[name]}: bounded queries, p95 < {TARGETS['list_p95_ms']} ms (c={single})",
                 "measured": f"{count} queries"
                 + (f" ({small_count} at {small['keys']:,} keys)" if small_count is not None else "")
-                + f", p95 {run['latency_ms']['p95']:.0f} ms",
-                "holds": (small_count is None or count == small_count)
-                and run["latency_ms"]["p95"] < TARGETS["list_p95_ms"],
+                + f", p95 {run['latency_ms']['p95']:.0f} ms"
+                + queued,
+                "holds": False
+                if not bounded
+                else run["latency_ms"]["p95"] < TARGETS["list_p95_ms"]
+                if single == 1
+                else None,
             }
         )
     rss = max((worker["rss_mib"] for worker in main["workers_memory"]), default=0)
