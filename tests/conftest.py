@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import weakref
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.db.backends.signals import connection_created
 from django.test import Client
+
+# Every database connection this process opens, whatever thread or context opened it.
+_opened = weakref.WeakSet()
+connection_created.connect(lambda sender, connection, **kwargs: _opened.add(connection), weak=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _every_connection_closed_before_the_test_database_goes(django_db_setup):
+    """Django keeps a connection per thread and per context (asgiref's ``Local``). Playwright's sync
+    API runs the browser tests in greenlets, whose contexts hold connections of their own that the
+    test database's teardown never sees: PostgreSQL then refused to drop it ("is being accessed by
+    other users"). Every connection still open is closed first (the raw one: Django's ``close``
+    refuses a connection of another thread)."""
+    yield
+    for wrapper in list(_opened):
+        if wrapper.connection is not None:
+            with contextlib.suppress(Exception):
+                wrapper.connection.close()
 
 
 @pytest.fixture(scope="session", autouse=True)
