@@ -141,10 +141,14 @@ def license_update(
         raise ValidationError({"status": "Choose Active or Inactive."})
     if expires_on is None:
         raise ValidationError({"expires_on": "A server key needs an expiration date."})
+    expires_at = server_key_expires_at(expires_on)
+    # A key that has already ended keeps its date through other edits; a new date must not be past.
+    if expires_at != license_key.expires_at and expires_on < now_utc().date():
+        raise ValidationError({"expires_on": "The expiration date is in the past."})
     before = license_key.snapshot()
     license_key.description = description.strip()
     license_key.status = status
-    license_key.expires_at = server_key_expires_at(expires_on)
+    license_key.expires_at = expires_at
     license_key.save(update_fields=["description", "status", "expires_at", "updated_at"])
     audit_record(
         actor=actor,

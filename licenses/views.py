@@ -270,6 +270,7 @@ def server_key_edit(request, public_id):
         request,
         "licenses/server_key_edit.html",
         organization_page_context(request, license_key.organization, "server", license_key=license_key, form=form),
+        status=400 if form.errors else 200,
     )
 
 

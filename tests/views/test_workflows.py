@@ -451,6 +451,27 @@ def test_co_admin_edits_a_key_another_admin_created(world):
     assert Agent().activate(world.server_text)["code"] == "SUSPENDED"
 
 
+def test_a_server_keys_new_date_cannot_be_in_the_past_but_an_ended_key_keeps_its_own(world):
+    url = f"/keys/{world.server_key.public_id}/edit/"
+    client = world.client("org_admin")
+    ends = world.server_key.expires_at
+    events = AuditEvent.objects.count()
+    response = client.post(url, {"description": "Moved back", "status": "active", "expires_on": "2000-01-01"})
+    assert response.status_code == 400 and "The expiration date is in the past." in response.content.decode()
+    world.server_key.refresh_from_db()
+    assert (world.server_key.expires_at, world.server_key.description) == (ends, "")
+    assert AuditEvent.objects.count() == events  # nothing changed, nothing recorded
+    # A key that has already ended: its description can still be edited, its date left as it is.
+    ended = timezone.now() - timedelta(days=3)
+    LicenseKey.objects.filter(pk=world.server_key.pk).update(
+        expires_at=ended.replace(hour=0, minute=0, second=0, microsecond=0)
+    )
+    kept = (ended - timedelta(days=1)).date().isoformat()
+    assert client.post(url, {"description": "Ended", "status": "active", "expires_on": kept}).status_code == 302
+    world.server_key.refresh_from_db()
+    assert world.server_key.description == "Ended"
+
+
 def test_outsider_cannot_edit_a_server_key(world):
     url = f"/keys/{world.server_key.public_id}/edit/"
     assert (
