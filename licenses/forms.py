@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django import forms
-from django.utils import timezone
 
 from environments.fingerprint import FingerprintError, machine_uid_normalize
 from environments.models import Environment
@@ -53,19 +52,10 @@ class TemporaryKeyForm(forms.Form):
         )
 
 
-def _not_in_the_past(day):
-    if day is not None and day < timezone.now().date():
-        raise forms.ValidationError("The expiration date is in the past.")
-    return day
-
-
 class ServerKeyForm(forms.Form):
     machine_name = forms.CharField(max_length=255, help_text="The server's host name, as the agent reports it.")
     expires_on = forms.DateField(widget=DateInput(), label="Expires (UTC)", help_text="Valid through this day.")
     description = forms.CharField(max_length=500, required=False)
-
-    def clean_expires_on(self):
-        return _not_in_the_past(self.cleaned_data.get("expires_on"))
 
 
 class ServerKeyEditForm(forms.Form):

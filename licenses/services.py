@@ -91,11 +91,7 @@ def license_issue(
         machine_name = machine_name.strip()
         if not machine_name:
             raise ValidationError({"machine_name": "A server key needs the machine name it is for."})
-        if expires_on is None:
-            raise ValidationError({"expires_on": "A server key needs an expiration date."})
-        if expires_on < now.date():
-            raise ValidationError({"expires_on": "The expiration date is in the past."})
-        expires_at = server_key_expires_at(expires_on)
+        expires_at = _server_key_end(expires_on)
         environment = None
     elif kind == Kind.TRIAL:
         expires_at = now + timedelta(days=settings.LICENSE_TRIAL_DAYS)
@@ -139,12 +135,7 @@ def license_update(
         raise ValidationError("A revoked key cannot be edited.")
     if status not in (LicenseKey.Status.ACTIVE, LicenseKey.Status.INACTIVE):
         raise ValidationError({"status": "Choose Active or Inactive."})
-    if expires_on is None:
-        raise ValidationError({"expires_on": "A server key needs an expiration date."})
-    expires_at = server_key_expires_at(expires_on)
-    # A key that has already ended keeps its date through other edits; a new date must not be past.
-    if expires_at != license_key.expires_at and expires_on < now_utc().date():
-        raise ValidationError({"expires_on": "The expiration date is in the past."})
+    expires_at = _server_key_end(expires_on, current=license_key.expires_at)
     before = license_key.snapshot()
     license_key.description = description.strip()
     license_key.status = status
@@ -159,6 +150,18 @@ def license_update(
         after=license_key.snapshot(),
     )
     return license_key
+
+
+def _server_key_end(expires_on: date | None, *, current: datetime | None = None) -> datetime:
+    """The end of a server key valid through ``expires_on``: a day is required, and it must not be
+    in the past, unless it is the key's ``current`` end (a key that has already ended keeps its
+    date through edits of its description or status)."""
+    if expires_on is None:
+        raise ValidationError({"expires_on": "A server key needs an expiration date."})
+    expires_at = server_key_expires_at(expires_on)
+    if expires_at != current and expires_on < now_utc().date():
+        raise ValidationError({"expires_on": "The expiration date is in the past."})
+    return expires_at
 
 
 def _release(license_key: LicenseKey, *, released_by: str) -> None:
