@@ -83,24 +83,32 @@ def key_build(
     return f"{head}-{_checksum(head)}"
 
 
+def _shape_error(text: str) -> str | None:
+    """Why ``text`` (stripped) is not shaped like a key, or None: length, characters, prefix, kind
+    letter and checksum, the checks that both ``key_parse`` and ``key_route`` make."""
+    if len(text) != KEY_LENGTH:
+        return f"a license key has {KEY_LENGTH} characters, this one {len(text)}"
+    if not text.isascii():
+        return "a license key has only ASCII characters"
+    if text[:3] != PREFIX or text[4] != "-" or text[-9] != "-":
+        return "this is not a version 1 license key (LP1…)"
+    if text[3] not in LETTER_KINDS:
+        return f"unknown key kind letter {text[3]!r}"
+    if text[-8:] != _checksum(text[:-9]):
+        return "the key's checksum does not match: check for a typo"
+    return None
+
+
 def key_parse(text: str) -> ParsedKey:
     """Parse and checksum-check a key; raise ``KeyFormatError`` saying why not."""
     if not isinstance(text, str):
         raise KeyFormatError("a license key is text")
     text = text.strip()
-    if len(text) != KEY_LENGTH:
-        raise KeyFormatError(f"a license key has {KEY_LENGTH} characters, this one {len(text)}")
-    if not text.isascii():
-        raise KeyFormatError("a license key has only ASCII characters")
-    if text[:3] != PREFIX or text[4] != "-" or text[-9] != "-":
-        raise KeyFormatError("this is not a version 1 license key (LP1…)")
+    error = _shape_error(text)
+    if error is not None:
+        raise KeyFormatError(error)
     letter = text[3]
-    if letter not in LETTER_KINDS:
-        raise KeyFormatError(f"unknown key kind letter {letter!r}")
-    head, checksum = text[:-9], text[-8:]
-    if checksum != _checksum(head):
-        raise KeyFormatError("the key's checksum does not match: check for a typo")
-    body_text = head[5:]
+    body_text = text[5:-9]
     try:
         body = base64.urlsafe_b64decode(body_text + "==")
     except (binascii.Error, ValueError) as error:
@@ -136,11 +144,9 @@ def key_route(text: str) -> tuple[str, str] | None:
     only the part of the body it needs, for a fifth of ``key_parse``'s CPU.
     """
     text = text.strip()
-    if len(text) != KEY_LENGTH or not text.isascii() or text[:3] != PREFIX or text[4] != "-" or text[-9] != "-":
+    if _shape_error(text) is not None:
         return None
-    kind = LETTER_KINDS.get(text[3])
-    if kind is None or text[-8:] != _checksum(text[:-9]):
-        return None
+    kind = LETTER_KINDS[text[3]]
     try:
         head = base64.urlsafe_b64decode(text[5:29])  # 24 characters: version, kind, organization
     except (binascii.Error, ValueError):
