@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from audit.models import AuditEvent
-from organizations.admin import ReadOnlyAdmin, admin_site
+from core.admin import ReadOnlyAdmin, admin_site
 
 
 @admin.register(AuditEvent, site=admin_site)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from audit.selectors import ACTIONS
-from licensing_portal.pages import DateInput
+from core.pages import DateInput
 
 _FAMILIES = sorted({action.split(".")[0] + "." for action in ACTIONS})
 

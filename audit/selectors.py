@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.db.models import Q, QuerySet
 
 from audit.models import AuditEvent
-from licensing_portal.pages import start_of_day_utc
+from core.pages import start_of_day_utc
 
 ACTIONS = [
     "auth.sign_in",

@@ -3,10 +3,15 @@ inside its own transaction, so the event and the change commit together."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from audit.context import current_ip, current_request_id
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
 from audit.models import AuditEvent
+from core.context import current_ip, current_request_id
 
 COMMAND_LINE = "system (command line)"
 AGENT = "agent"
@@ -16,6 +21,16 @@ _NOT_A_CHANGE = {"access.denied", "auth.sign_in", "license.reveal"}
 
 # Fields that must never reach the audit log, whatever a caller passes.
 _SECRET_FIELDS = {"key", "license_key", "password", "token", "activation", "encrypted_key", "secret"}
+
+
+@functools.cache
+def _change_hooks() -> tuple:
+    return tuple(import_string(path) for path in settings.AUDIT_CHANGE_HOOKS)
+
+
+setting_changed.connect(
+    lambda setting, **kwargs: _change_hooks.cache_clear() if setting == "AUDIT_CHANGE_HOOKS" else None, weak=False
+)
 
 
 def _scrub(data: dict | None) -> dict | None:
@@ -46,13 +61,14 @@ def audit_record(
 ) -> AuditEvent:
     """Append one event. ``actor`` is a user, a label (``"agent"``) or None for the command line.
 
-    An audited change of an organization's data also makes the agent API's cached rows of that
-    organization stale (``licenses.state_cache``): every change is audited, so none is missed.
+    An audited change of an organization's data also calls each of ``settings.AUDIT_CHANGE_HOOKS``
+    with the organization's uuid (the agent API's verdict cache makes that organization's cached
+    rows stale): every change is audited, so no hook misses one. The hooks are named by string so
+    that the audit log, below every app, imports none of them.
     """
     if organization is not None and action not in _NOT_A_CHANGE:
-        from licenses import state_cache
-
-        state_cache.organization_changed(organization.uuid)
+        for hook in _change_hooks():
+            hook(organization.uuid)
     if obj is not None:
         object_type = object_type or obj._meta.model_name
         object_id = object_id or str(

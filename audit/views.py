@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from audit.forms import AuditFilterForm
 from audit.selectors import audit_events_of, audit_filter
-from licensing_portal.pages import page_of
+from core.pages import page_of
 from organizations.selectors import organization_for_user
-from organizations.views import organization_page_context
+from organizations.tabs import organization_page_context
 
 CSV_COLUMNS = [
     "time_utc",

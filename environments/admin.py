@@ -1,7 +1,7 @@
 from django.contrib import admin
 
+from core.admin import ReadOnlyAdmin, admin_site
 from environments.models import Environment, Machine
-from organizations.admin import ReadOnlyAdmin, admin_site
 
 
 @admin.register(Environment, site=admin_site)

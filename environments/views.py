@@ -10,13 +10,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from core.pages import form_add_service_errors, page_of
 from environments.forms import EnvironmentForm, EnvironmentStatusForm, MachinePrimaryForm
 from environments.models import Environment
 from environments.selectors import environment_for_user, environments_of, machine_for_user, machines_of
 from environments.services import environment_create, environment_set_status, machine_detach, machine_set_primary
-from licensing_portal.pages import form_add_service_errors, page_of
 from organizations.selectors import organization_for_user
-from organizations.views import organization_page_context
+from organizations.tabs import organization_page_context
 
 STATUS_VERBS = {
     Environment.Status.ENABLED: "enabled",

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
+from core.admin import ReadOnlyAdmin, admin_site
 from licenses.models import ActivationEvent, LicenseKey
-from organizations.admin import ReadOnlyAdmin, admin_site
 
 
 @admin.register(LicenseKey, site=admin_site)

@@ -18,12 +18,13 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, Operation
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from core import ratelimit
+from core.errors import error_response
 from environments.fingerprint import FingerprintError, fingerprint_parse
 from licenses import keyformat, signing, state_cache
 from licenses.models import Code
 from licenses.openapi import openapi_document
 from licenses.services import AgentOutcome, license_activate, license_deactivate, license_validate
-from licensing_portal import ratelimit
 
 logger = logging.getLogger(__name__)
 
@@ -33,14 +34,6 @@ _NONCE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 class BadRequest(Exception):
     pass
-
-
-def error_response(status: int, code: str, detail: str, headers: dict | None = None) -> JsonResponse:
-    response = JsonResponse({"error": {"code": code, "detail": detail}}, status=status)
-    for name, value in (headers or {}).items():
-        response[name] = value
-    response["Cache-Control"] = "no-store"
-    return response
 
 
 def _rfc3339(value: datetime | None) -> str | None:

@@ -5,4 +5,4 @@ class LicensesConfig(AppConfig):
     name = "licenses"
 
     def ready(self):
-        from licensing_portal import checks  # noqa: F401  (registers the start-up check of the secrets)
+        from licenses import checks  # noqa: F401  (registers the start-up check of the secrets)

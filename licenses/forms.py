@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from django import forms
 
+from core.pages import DateInput
 from environments.fingerprint import FingerprintError, machine_uid_normalize
 from environments.models import Environment
 from licenses.models import LicenseKey
 from licenses.services import TEMPORARY_TTL_CHOICES
-from licensing_portal.pages import DateInput
 from organizations.models import Organization, User
 
 

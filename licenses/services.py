@@ -510,7 +510,7 @@ def _history(license_key, *, event, uid, now, code="", detail="", is_move=False,
     flush, and most of PostgreSQL's work for the row (``bench/``). Inside a transaction it
     would relax the whole transaction's commit, so there the row is written as any other.
     """
-    from audit.context import current_ip
+    from core.context import current_ip
 
     sql, fields, prepare = _history_insert()
     values = {

@@ -40,7 +40,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db import transaction
 
-from licensing_portal import ratelimit
+from core import ratelimit
 
 logger = logging.getLogger(__name__)
 

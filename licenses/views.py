@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from core.pages import form_add_service_errors, page_of, secret_response
 from licenses.forms import (
     MachineKeyForm,
     ManualActivationForm,
@@ -39,9 +40,8 @@ from licenses.services import (
     license_revoke,
     license_update,
 )
-from licensing_portal.pages import form_add_service_errors, page_of, secret_response
 from organizations.selectors import may_request_trial, organization_for_user, require_super_admin
-from organizations.views import organization_page_context
+from organizations.tabs import organization_page_context
 
 LIST_KINDS = {
     Kind.MACHINE: "Machine keys",

@@ -110,15 +110,19 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "core",
     "audit",
     "organizations",
     "environments",
     "licenses",
 ]
 
+# Called with an organization's uuid on every audited change of its data (audit.services.audit_record).
+AUDIT_CHANGE_HOOKS = ["licenses.state_cache.organization_changed"]
+
 MIDDLEWARE = [
-    "licensing_portal.middleware.RequestContextMiddleware",
-    "licensing_portal.middleware.SecurityHeadersMiddleware",
+    "core.middleware.RequestContextMiddleware",
+    "core.middleware.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -127,8 +131,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "licensing_portal.middleware.DatabaseUnavailableMiddleware",
-    "licensing_portal.middleware.AccessDeniedAuditMiddleware",
+    "core.middleware.DatabaseUnavailableMiddleware",
+    "audit.middleware.AccessDeniedAuditMiddleware",
 ]
 
 ROOT_URLCONF = "licensing_portal.urls"
@@ -251,9 +255,9 @@ API_RATE_LIMIT_PER_KEY = _setting("API_RATE_LIMIT_PER_KEY", env.int, default=60)
 SIGN_IN_FAILURE_LIMIT = _setting("SIGN_IN_FAILURE_LIMIT", env.int, default=5)  # per 15 minutes, per account and per IP
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
-AUTHENTICATION_BACKENDS = ["licensing_portal.auth.LockoutModelBackend"]
+AUTHENTICATION_BACKENDS = ["organizations.auth.LockoutModelBackend"]
 
-# A content security policy with no inline script (see licensing_portal/middleware.py).
+# A content security policy with no inline script (see core/middleware.py).
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"

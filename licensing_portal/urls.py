@@ -2,8 +2,8 @@
 
 from django.urls import include, path, re_path
 
+from core.admin import admin_site
 from licenses import api
-from organizations.admin import admin_site
 
 api_patterns = [
     path("api/v1/activate", api.activate, name="api_activate"),
@@ -26,5 +26,5 @@ urlpatterns = [
 ]
 
 # Outside /api/ the error pages are HTML (templates/404.html, 500.html); the API answers JSON itself.
-handler404 = "licensing_portal.errors.not_found"
-handler500 = "licensing_portal.errors.server_error"
+handler404 = "core.errors.not_found"
+handler500 = "core.errors.server_error"

@@ -8,6 +8,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "licensing_portal.settings")
 
 application = get_wsgi_application()
 
-from licensing_portal.checks import secrets_validate  # noqa: E402
+from licenses.checks import secrets_validate  # noqa: E402
 
 secrets_validate()

@@ -5,14 +5,14 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
-from licensing_portal.auth import sign_in_locked
-from licensing_portal.pages import UTCDateTimeField
+from core.pages import UTCDateTimeField
+from organizations.auth import sign_in_locked
 from organizations.models import Edition, Organization
 
 
 class SignInForm(AuthenticationForm):
     """Django's sign-in form; says so plainly when the account or address is locked out
-    (the lock-out itself is ``licensing_portal.auth.LockoutModelBackend``'s)."""
+    (the lock-out itself is ``organizations.auth.LockoutModelBackend``'s)."""
 
     def clean(self):
         try:

@@ -10,14 +10,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils import timezone
 
 from audit.selectors import recent_audit_events
+from core.pages import form_add_service_errors, page_of
 from environments.forms import EnvironmentForm
 from environments.selectors import environments_of
 from licenses.selectors import dashboard_numbers, temporary_keys_issued_to
-from licensing_portal.pages import form_add_service_errors, page_of
 from organizations.forms import OrganizationForm, OrganizationSearchForm, OrganizationStatusForm, SignInForm
 from organizations.models import Organization
 from organizations.selectors import (
@@ -27,6 +26,7 @@ from organizations.selectors import (
     require_super_admin,
 )
 from organizations.services import organization_create, organization_set_status, organization_update
+from organizations.tabs import organization_page_context
 
 DASHBOARD_CACHE_SECONDS = 60  # the key counts scan every key: at most once a minute per scope
 
@@ -34,30 +34,6 @@ DASHBOARD_CACHE_SECONDS = 60  # the key counts scan every key: at most once a mi
 class SignInView(auth_views.LoginView):
     form_class = SignInForm
     redirect_authenticated_user = True
-
-
-def organization_tabs(user, organization: Organization) -> list[tuple[str, str, str]]:
-    """The organization page's tabs that ``user`` may open: (name, label, url)."""
-    from organizations.selectors import may_request_trial
-
-    slug = organization.slug
-    tabs = [
-        ("environments", "Environments", reverse("organization_detail", args=[slug])),
-        ("machines", "Machines", reverse("machine_list", args=[slug])),
-        ("licenses", "Licenses", reverse("license_list", args=[slug])),
-    ]
-    if user.is_super_admin:
-        tabs.append(("temporary", "Temporary keys", reverse("temporary_key_list", args=[slug])))
-    tabs.append(("server", "Server access keys", reverse("server_key_list", args=[slug])))
-    if may_request_trial(user, organization):
-        tabs.append(("trial", "Trial key", reverse("trial_key", args=[slug])))
-    tabs.append(("audit", "Audit", reverse("organization_audit", args=[slug])))
-    return tabs
-
-
-def organization_page_context(request, organization: Organization, tab: str, **context) -> dict:
-    """What every tab of the organization page needs: the organization, its tabs, the open one."""
-    return {"organization": organization, "tabs": organization_tabs(request.user, organization), "tab": tab, **context}
 
 
 @login_required

@@ -5,7 +5,7 @@ The one way to empty it is a transaction that first sets audit.maintenance (see 
 
 from django.db import migrations
 
-from licensing_portal.migration_operations import RunOnPostgreSQL
+from core.migration_operations import RunOnPostgreSQL
 
 FORWARD = """
 CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger AS $$

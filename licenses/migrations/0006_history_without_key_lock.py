@@ -11,7 +11,7 @@ for good, and the ORM's PROTECT refuses it too.
 import django.db.models.deletion
 from django.db import migrations, models
 
-from licensing_portal.migration_operations import RunOnPostgreSQL
+from core.migration_operations import RunOnPostgreSQL
 
 FORWARD = """
 CREATE OR REPLACE FUNCTION license_key_never_deleted() RETURNS trigger AS $$

@@ -16,11 +16,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from core import ratelimit
 from environments.models import Environment, Machine
 from environments.services import environment_set_status, machine_detach
 from licenses import keyformat, services, state_cache
 from licenses.models import ActivationEvent, LicenseKey
-from licensing_portal import ratelimit
 from organizations.models import Organization
 from organizations.services import organization_update
 from tests.api.test_hot_path import statement_kind

@@ -14,9 +14,9 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from core.admin import CappedCountPaginator
 from environments.models import Environment, Machine
 from licenses.models import ActivationEvent, LicenseKey
-from organizations.admin import CappedCountPaginator
 from organizations.models import Organization, User
 from tests.views.test_queries import MAX_QUERIES, add_keys, count_queries
 

@@ -1,5 +1,5 @@
+from core.commands import JSONCommand
 from environments.services import environment_create
-from licensing_portal.commands import JSONCommand
 from organizations.services import organization_lookup
 
 

@@ -1,9 +1,9 @@
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 
+from core.commands import JSONCommand
 from environments.fingerprint import FingerprintError, machine_uid_normalize
 from environments.models import Machine
 from environments.services import machine_detach
-from licensing_portal.commands import JSONCommand
 
 
 class Command(JSONCommand):

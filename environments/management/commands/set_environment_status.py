@@ -1,8 +1,8 @@
 from django.core.exceptions import ObjectDoesNotExist
 
+from core.commands import JSONCommand
 from environments.models import Environment
 from environments.services import environment_set_status
-from licensing_portal.commands import JSONCommand
 from organizations.services import organization_lookup
 
 

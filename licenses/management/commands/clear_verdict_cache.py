@@ -1,8 +1,8 @@
 from django.core.management.base import CommandError
 
 from audit.services import audit_record
+from core.commands import JSONCommand
 from licenses import state_cache
-from licensing_portal.commands import JSONCommand
 
 
 class Command(JSONCommand):

@@ -3,10 +3,10 @@ from datetime import date, timedelta
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 
+from core.commands import JSONCommand, rfc3339
 from environments.models import Environment
 from licenses.models import Kind
 from licenses.services import license_issue
-from licensing_portal.commands import JSONCommand, rfc3339
 from organizations.services import organization_lookup
 
 _DURATION = re.compile(r"^(\d+)([mhd])$")

@@ -2,9 +2,9 @@ import uuid
 
 from django.core.exceptions import ObjectDoesNotExist
 
+from core.commands import JSONCommand, rfc3339
 from licenses.models import LicenseKey
 from licenses.services import license_find, license_revoke
-from licensing_portal.commands import JSONCommand, rfc3339
 
 
 class Command(JSONCommand):

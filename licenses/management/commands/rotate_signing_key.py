@@ -20,9 +20,9 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from audit.services import audit_record
+from core.commands import JSONCommand
 from licenses import signing
 from licenses.models import LicenseKey
-from licensing_portal.commands import JSONCommand
 
 
 def live_keys_signed_by(kid: str, now: datetime) -> int:

@@ -1,4 +1,4 @@
-from licensing_portal.commands import JSONCommand, rfc3339
+from core.commands import JSONCommand, rfc3339
 from organizations.models import Edition
 from organizations.services import organization_create
 

@@ -1,4 +1,4 @@
-from licensing_portal.commands import JSONCommand
+from core.commands import JSONCommand
 from organizations.models import Organization
 from organizations.services import organization_lookup, organization_set_status
 

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 import re
 import uuid
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.db import InterfaceError, OperationalError, connection
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
 
-from audit.context import request_context
+from core.context import request_context
+from core.errors import error_response
 
-logger = logging.getLogger("licensing_portal.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -76,8 +74,6 @@ class DatabaseUnavailableMiddleware:
         except Exception:  # noqa: BLE001 - the connection is already broken
             pass
         if request.path.startswith("/api/"):
-            from licenses.api import error_response
-
             return error_response(
                 503, "UNAVAILABLE", "The license service is unavailable; retry later.", {"Retry-After": "5"}
             )
@@ -88,34 +84,3 @@ class DatabaseUnavailableMiddleware:
         response = HttpResponse(body, status=503)
         response["Retry-After"] = "5"
         return response
-
-
-class AccessDeniedAuditMiddleware:
-    """Refused permissions are audited: a signed-in user's 403, or the 404 that stands in for one
-    (another organization's objects answer 404, never confirming they exist)."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        return self.get_response(request)
-
-    def process_exception(self, request, exception):
-        if not isinstance(exception, (PermissionDenied, Http404)):
-            return None
-        user = getattr(request, "user", None)
-        if user is None or not user.is_authenticated:
-            return None
-        from audit.services import audit_record
-
-        refusal = "forbidden" if isinstance(exception, PermissionDenied) else "not found"
-        logger.warning("access refused (%s): %s %s for %s", refusal, request.method, request.path, user.get_username())
-        audit_record(
-            actor=user,
-            action="access.denied",
-            organization=user.organization,
-            object_type="url",
-            object_repr=f"{request.method} {request.path}"[:200],
-            after={"refusal": refusal, "reason": str(exception)[:200]},
-        )
-        return None  # Django answers the 403 or 404 as usual

@@ -14,7 +14,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
 
 from audit.services import audit_record
-from licensing_portal import ratelimit
+from core import ratelimit
 
 WINDOW = 15 * 60
 

@@ -1,0 +1,30 @@
+"""The organization page's tabs, shared by every app's views of that page."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+
+from organizations.models import Organization
+from organizations.selectors import may_request_trial
+
+
+def organization_tabs(user, organization: Organization) -> list[tuple[str, str, str]]:
+    """The organization page's tabs that ``user`` may open: (name, label, url)."""
+    slug = organization.slug
+    tabs = [
+        ("environments", "Environments", reverse("organization_detail", args=[slug])),
+        ("machines", "Machines", reverse("machine_list", args=[slug])),
+        ("licenses", "Licenses", reverse("license_list", args=[slug])),
+    ]
+    if user.is_super_admin:
+        tabs.append(("temporary", "Temporary keys", reverse("temporary_key_list", args=[slug])))
+    tabs.append(("server", "Server access keys", reverse("server_key_list", args=[slug])))
+    if may_request_trial(user, organization):
+        tabs.append(("trial", "Trial key", reverse("trial_key", args=[slug])))
+    tabs.append(("audit", "Audit", reverse("organization_audit", args=[slug])))
+    return tabs
+
+
+def organization_page_context(request, organization: Organization, tab: str, **context) -> dict:
+    """What every tab of the organization page needs: the organization, its tabs, the open one."""
+    return {"organization": organization, "tabs": organization_tabs(request.user, organization), "tab": tab, **context}
