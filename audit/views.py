@@ -13,6 +13,7 @@ from django.utils import timezone
 from audit.forms import AuditFilterForm
 from audit.selectors import audit_events_of, audit_filter
 from core.pages import page_of
+from core.time import rfc3339
 from organizations.selectors import organization_for_user
 from organizations.tabs import organization_page_context
 
@@ -69,7 +70,7 @@ def _csv_rows(queryset):
             [
                 _cell(value)
                 for value in (
-                    event.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    rfc3339(event.created_at),
                     event.actor_label,
                     event.action,
                     event.object_type,

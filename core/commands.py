@@ -14,10 +14,6 @@ def validation_message(error: ValidationError) -> str:
     return " ".join(error.messages)
 
 
-def rfc3339(value) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
-
-
 class JSONCommand(BaseCommand):
     """Subclasses implement ``run(**options) -> dict``; bad input becomes CommandError (exit 1)."""
 

@@ -215,7 +215,6 @@ DEFAULT_FROM_EMAIL = _setting("DEFAULT_FROM_EMAIL", env.str, default="licensing-
 LICENSE_ISSUER = _setting("LICENSE_ISSUER", env.str, default="licensing-portal")
 LICENSE_TOKEN_LEASE_DAYS = _setting("LICENSE_TOKEN_LEASE_DAYS", env.int, default=30)
 LICENSE_TRIAL_DAYS = 30
-LICENSE_GRACE_DAYS = 7
 MACHINE_SEEN_WRITE_SECONDS = 60  # "last seen" is written at most once a minute per machine
 # With REDIS_URL: how long the agent API keeps a key's rows cached in Redis (licenses/state_cache.py);
 # changes invalidate them at once, this bounds staleness if an invalidation is lost. 0 turns it off.

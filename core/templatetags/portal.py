@@ -8,6 +8,8 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 
+from core.time import rfc3339
+
 register = template.Library()
 
 BADGES = {
@@ -34,7 +36,7 @@ def utc(value) -> str:
     moment = value.astimezone(UTC)
     return format_html(
         '<time datetime="{}">{} <abbr title="Coordinated Universal Time">UTC</abbr></time>',
-        moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        rfc3339(moment),
         moment.strftime("%Y-%m-%d %H:%M"),
     )
 

@@ -3,7 +3,8 @@ from datetime import date, timedelta
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 
-from core.commands import JSONCommand, rfc3339
+from core.commands import JSONCommand
+from core.time import rfc3339
 from environments.models import Environment
 from licenses.models import Kind
 from licenses.services import license_issue

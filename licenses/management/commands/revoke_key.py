@@ -2,7 +2,8 @@ import uuid
 
 from django.core.exceptions import ObjectDoesNotExist
 
-from core.commands import JSONCommand, rfc3339
+from core.commands import JSONCommand
+from core.time import rfc3339
 from licenses.models import LicenseKey
 from licenses.services import license_find, license_revoke
 

@@ -1,4 +1,5 @@
-from core.commands import JSONCommand, rfc3339
+from core.commands import JSONCommand
+from core.time import rfc3339
 from organizations.models import Edition
 from organizations.services import organization_create
 
