@@ -13,6 +13,18 @@ def not_found(request, exception=None):
     return defaults.page_not_found(request, exception)
 
 
+def permission_denied(request, exception=None):
+    """The 403 page, in the portal's layout, naming who can grant what was refused."""
+    from django.template.response import TemplateResponse
+
+    from organizations.selectors import who_can_help
+
+    user = getattr(request, "user", None)
+    helpers = who_can_help(user) if user is not None and user.is_authenticated else []
+    response = TemplateResponse(request, "403.html", {"helpers": helpers}, status=403)
+    return response.render()
+
+
 def server_error(request):
     if request.path.startswith("/api/"):
         from licenses.api import error_response

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import uuid
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db import InterfaceError, OperationalError, connection
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
 
@@ -90,9 +92,46 @@ class DatabaseUnavailableMiddleware:
         return response
 
 
+class NullCharacterMiddleware:
+    """A query string with a NUL character is refused with 400 before any page sees it: PostgreSQL
+    cannot store or compare one, so a filter like ``?kind__exact=%00`` would end in a 500."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.META.get("QUERY_STRING", "") or any(
+            "\x00" in name or any("\x00" in value for value in values) for name, values in request.GET.lists()
+        ):
+            return HttpResponseBadRequest(
+                "The address contains a NUL character.", content_type="text/plain; charset=utf-8"
+            )
+        return self.get_response(request)
+
+
+# A signed-in user's refusals of one path are recorded once an hour, and at most this many distinct
+# paths an hour per user: a script walking URLs fills the log (the access log still has every one).
+ACCESS_DENIED_WINDOW_SECONDS = 3600
+ACCESS_DENIED_PATHS_PER_WINDOW = 50
+
+
+def access_denied_is_new(user, method: str, path: str) -> bool:
+    """Whether this refusal is worth its own audit event (the first of its user and path this hour)."""
+    digest = hashlib.sha256(f"{method} {path}".encode()).hexdigest()[:32]
+    if not cache.add(f"access-denied:{user.pk}:{digest}", 1, ACCESS_DENIED_WINDOW_SECONDS):
+        return False
+    counter = f"access-denied-paths:{user.pk}"
+    cache.add(counter, 0, ACCESS_DENIED_WINDOW_SECONDS)
+    try:
+        return cache.incr(counter) <= ACCESS_DENIED_PATHS_PER_WINDOW
+    except ValueError:  # the counter expired between the two calls
+        return True
+
+
 class AccessDeniedAuditMiddleware:
     """Refused permissions are audited: a signed-in user's 403, or the 404 that stands in for one
-    (another organization's objects answer 404, never confirming they exist)."""
+    (another organization's objects answer 404, never confirming they exist); repeats of one user's
+    refused path within the hour are logged, not audited again (``access_denied_is_new``)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -110,6 +149,8 @@ class AccessDeniedAuditMiddleware:
 
         refusal = "forbidden" if isinstance(exception, PermissionDenied) else "not found"
         logger.warning("access refused (%s): %s %s for %s", refusal, request.method, request.path, user.get_username())
+        if not access_denied_is_new(user, request.method, request.path):
+            return None
         audit_record(
             actor=user,
             action="access.denied",

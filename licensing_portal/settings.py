@@ -118,6 +118,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "licensing_portal.middleware.RequestContextMiddleware",
+    "licensing_portal.middleware.NullCharacterMiddleware",
     "licensing_portal.middleware.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -26,5 +26,6 @@ urlpatterns = [
 ]
 
 # Outside /api/ the error pages are HTML (templates/404.html, 500.html); the API answers JSON itself.
+handler403 = "licensing_portal.errors.permission_denied"
 handler404 = "licensing_portal.errors.not_found"
 handler500 = "licensing_portal.errors.server_error"

@@ -54,3 +54,16 @@ def may_request_trial(user, organization: Organization) -> bool:
     if user.is_super_admin:
         return True
     return user.role == user.Role.ORG_ADMIN and user.organization_id == organization.pk
+
+
+def who_can_help(user) -> list:
+    """Who can grant ``user`` what their role refused: their organization's admins for a co-admin,
+    else the super-admins (at most five, active ones, by username)."""
+    from organizations.models import User
+
+    people = User.objects.filter(is_active=True).exclude(pk=user.pk).order_by("username")
+    if user.organization_id and user.role == User.Role.CO_ADMIN:
+        admins = list(people.filter(organization_id=user.organization_id, role=User.Role.ORG_ADMIN)[:5])
+        if admins:
+            return admins
+    return list(people.filter(role=User.Role.SUPER_ADMIN)[:5])

@@ -120,11 +120,8 @@ def organization_create_view(request):
                 edition=data["edition"],
                 subscription_starts_at=data["subscription_starts_at"],
                 subscription_ends_at=data["subscription_ends_at"],
+                transfer_limit=data["transfer_limit"],
             )
-            if data["transfer_limit"] != organization.transfer_limit:
-                organization = organization_update(
-                    organization=organization, actor=request.user, transfer_limit=data["transfer_limit"]
-                )
         except ValidationError as error:
             form_add_service_errors(form, error)
         else:
@@ -140,7 +137,7 @@ def organization_edit(request, slug):
     form = OrganizationForm(request.POST or None, organization=organization)
     if request.method == "POST" and form.is_valid():
         try:
-            organization = organization_update(organization=organization, actor=request.user, **form.cleaned_data)
+            organization = organization_update(organization=organization, actor=request.user, **form.changes())
         except ValidationError as error:
             form_add_service_errors(form, error)
         else:
