@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from audit.context import current_ip, current_request_id
-from audit.models import AuditEvent
+from audit.models import Action, AuditEvent
 
 COMMAND_LINE = "system (command line)"
 AGENT = "agent"
@@ -49,6 +49,8 @@ def audit_record(
     An audited change of an organization's data also makes the agent API's cached rows of that
     organization stale (``licenses.state_cache``): every change is audited, so none is missed.
     """
+    if action not in Action.values:
+        raise ValueError(f"unknown audit action {action!r}: add it to audit.models.Action")
     if organization is not None and action not in _NOT_A_CHANGE:
         from licenses import state_cache
 

@@ -31,10 +31,12 @@ CSV_COLUMNS = [
 
 
 def _filtered_events(request, organization):
+    """The events the filters select; none at all when the filters are wrong (a To before its From
+    must not look like an answer)."""
     form = AuditFilterForm(request.GET or None)
     queryset = audit_events_of(organization)
-    if form.is_bound and form.is_valid():
-        queryset = audit_filter(queryset, form.cleaned_data)
+    if form.is_bound:
+        queryset = audit_filter(queryset, form.cleaned_data) if form.is_valid() else queryset.none()
     return form, queryset
 
 
