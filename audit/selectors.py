@@ -9,6 +9,7 @@ from django.db.models import Q, QuerySet
 from audit.models import AuditEvent
 from licensing_portal.pages import start_of_day_utc
 
+
 def audit_events_of(organization) -> QuerySet[AuditEvent]:
     """An organization's events, newest first (the index ``audit_org_created``)."""
     return (

@@ -35,6 +35,14 @@ def license_key_for_user(user, public_id, *, to_reveal: bool = False) -> License
     raise Http404("No such license key.")
 
 
+def issued_key_text(license_key: LicenseKey) -> str:
+    """The text of a key just issued, for the page that shows it once (not a "show again": that is
+    ``license_reveal``, audited)."""
+    from licenses import encryption
+
+    return encryption.decrypt(license_key.encrypted_key)
+
+
 def keys_of(organization: Organization, kind: str) -> QuerySet[LicenseKey]:
     """One kind of an organization's keys, newest first (the index ``license_org_kind_issued``)."""
     return (

@@ -139,3 +139,36 @@ def test_a_user_walking_many_paths_leaves_a_bounded_trail(world):
         client.get(f"/organizations/nothing-{number}/")
     denied = AuditEvent.objects.filter(action="access.denied", actor=world.users["outsider"]).count()
     assert denied == ACCESS_DENIED_PATHS_PER_WINDOW
+
+
+@pytest.mark.parametrize(
+    ("role", "url", "data", "listing"),
+    [
+        ("co_admin", "/organizations/acme/licenses/issue/", "machine", "/organizations/acme/licenses/"),
+        ("super_admin", "/organizations/acme/temporary-keys/generate/", {"ttl": "3600"}, None),
+        ("co_admin", "/organizations/acme/server-keys/generate/", "server", None),
+        ("org_admin", "/organizations/acme/trial/", {}, None),
+    ],
+)
+def test_generating_a_key_redirects_and_a_reload_issues_no_second_one(world, role, url, data, listing):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    if data == "machine":
+        data = {"environment": str(world.production.uuid)}
+    elif data == "server":
+        data = {"machine_name": "box", "expires_on": (timezone.now() + timedelta(days=9)).date().isoformat()}
+    client = world.client(role)
+    keys = LicenseKey.objects.count()
+    response = client.post(url, data)
+    assert response.status_code == 302
+    assert LicenseKey.objects.count() == keys + 1
+    issued = LicenseKey.objects.order_by("-id").first()
+    shown = client.get(response["Location"])
+    assert shown["Cache-Control"] == "no-store, private"
+    assert 'data-testid="issued-key"' in shown.content.decode()
+    again = client.get(response["Location"])  # the reload
+    assert 'data-testid="issued-key"' not in again.content.decode()
+    assert LicenseKey.objects.count() == keys + 1
+    assert not AuditEvent.objects.filter(action="license.reveal", object_id=str(issued.public_id)).exists()

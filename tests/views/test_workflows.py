@@ -288,9 +288,11 @@ def _shown_key(response) -> str:
 
 def test_issue_a_machine_key_shows_it_once_and_it_activates(world):
     response = world.client("co_admin").post(
-        "/organizations/acme/licenses/issue/", {"environment": str(world.production.uuid), "description": "Agent 2"}
+        "/organizations/acme/licenses/issue/",
+        {"environment": str(world.production.uuid), "description": "Agent 2"},
+        follow=True,
     )
-    assert response.status_code == 200
+    assert response.status_code == 200 and response.redirect_chain[0][1] == 302
     assert response["Cache-Control"] == "no-store, private"
     key = _shown_key(response)
     assert key.startswith("LP1M-")
@@ -360,7 +362,9 @@ def test_partner_shows_their_own_temporary_key_only(world):
 def test_super_admin_generates_temporary_keys(world):
     client = world.client("super_admin")
     response = client.post(
-        "/organizations/acme/temporary-keys/generate/", {"ttl": "3600", "issued_to": str(world.users["partner"].pk)}
+        "/organizations/acme/temporary-keys/generate/",
+        {"ttl": "3600", "issued_to": str(world.users["partner"].pk)},
+        follow=True,
     )
     key = _shown_key(response)
     created = LicenseKey.objects.get(
@@ -369,7 +373,9 @@ def test_super_admin_generates_temporary_keys(world):
     assert abs((created.expires_at - created.issued_at) - timedelta(hours=1)) < timedelta(seconds=2)
     assert key.startswith("LP1T-")
     assert Agent().validate(key)["code"] == "VALID"  # the agent's machine is registered to Acme
-    second = _shown_key(client.post("/organizations/acme/temporary-keys/generate/", {"ttl": str(7 * 86400)}))
+    second = _shown_key(
+        client.post("/organizations/acme/temporary-keys/generate/", {"ttl": str(7 * 86400)}, follow=True)
+    )
     assert second != key
     assert LicenseKey.objects.filter(kind="temporary", status="active").count() == 3  # many at once
 
@@ -418,6 +424,7 @@ def test_generate_server_key_records_the_requester(world):
     response = world.client("co_admin").post(
         "/organizations/acme/server-keys/generate/",
         {"machine_name": "ACME-SRV01", "expires_on": expires.isoformat(), "description": "Reports"},
+        follow=True,
     )
     key = _shown_key(response)
     created = LicenseKey.objects.get(kind="server", description="Reports")
@@ -526,7 +533,7 @@ def test_outsider_cannot_bulk_delete_acme_keys(world):
 
 def test_org_admin_requests_a_trial_key(world):
     ends = world.acme.subscription_ends_at
-    response = world.client("org_admin").post("/organizations/acme/trial/")
+    response = world.client("org_admin").post("/organizations/acme/trial/", follow=True)
     key = _shown_key(response)
     html = response.content.decode()
     assert "Trial license of Acme Corp: paid-edition features until" in html and "29 days left" in html
