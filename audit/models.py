@@ -99,6 +99,14 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action} {self.object_repr}"
 
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise AuditLogImmutable("audit events cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AuditLogImmutable("audit events cannot be deleted")
+
     @property
     def action_label(self) -> str:
         """The action's name as the pages show it ("Key revoked"); an unknown one as it is stored."""
@@ -124,11 +132,3 @@ class AuditEvent(models.Model):
         except NoReverseMatch:
             return ""
         return ""
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise AuditLogImmutable("audit events cannot be changed")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise AuditLogImmutable("audit events cannot be deleted")
