@@ -45,14 +45,26 @@ def environment_add(request, slug):
     return render(request, "organizations/organization_environments.html", context, status=400)
 
 
+# Disabling or deleting stops every agent in the environment: both are confirmed first (in a <dialog>
+# that sends ``confirm=yes``, or without script on the page this view answers).
+_CONFIRMED_STATUSES = (Environment.Status.DISABLED, Environment.Status.DELETED)
+
+
 @login_required
 def environment_status(request, slug, environment_uuid):
-    """Enable, disable, delete (soft) or re-attach. Deleting asks for confirmation first (GET)."""
+    """Enable, disable, delete (soft) or re-attach; disabling and deleting are confirmed first."""
     organization = organization_for_user(request.user, slug)
     environment = environment_for_user(request.user, organization, environment_uuid)
+    new_status = Environment.Status.DELETED
     if request.method == "POST":
         form = EnvironmentStatusForm(request.POST)
-        if form.is_valid():
+        if (
+            form.is_valid()
+            and form.cleaned_data["status"] in _CONFIRMED_STATUSES
+            and request.POST.get("confirm") != "yes"
+        ):
+            new_status = form.cleaned_data["status"]
+        elif form.is_valid():
             status = form.cleaned_data["status"]
             reattaching = environment.deleted_at is not None and status == Environment.Status.ENABLED
             try:
@@ -65,8 +77,10 @@ def environment_status(request, slug, environment_uuid):
             return redirect(organization)
     return render(
         request,
-        "environments/environment_delete_confirm.html",
-        organization_page_context(request, organization, "environments", environment=environment),
+        "environments/environment_status_confirm.html",
+        organization_page_context(
+            request, organization, "environments", environment=environment, new_status=new_status
+        ),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django import template
 from django.utils import timezone
@@ -112,6 +112,39 @@ def activations_chart(points):
         "total": sum(count for _, count in points),
         "points": points,
     }
+
+
+@register.filter
+def key_ends(license_key) -> str:
+    """When a key stops working, as the user chose it: a server key "valid through" its day, a
+    revoked key "—" (it works until nothing), any other key its end in UTC."""
+    if license_key.status == "revoked":
+        return format_html('<span class="muted">— (revoked)</span>')
+    ends = license_key.effective_expires_at
+    if license_key.kind == "server" and isinstance(ends, datetime):
+        day = (ends.astimezone(UTC) - timedelta(days=1)).date()
+        return format_html('valid through <time datetime="{}">{}</time>', day.isoformat(), day.isoformat())
+    return utc(ends)
+
+
+@register.filter
+def bound_to(license_key) -> str:
+    """The machine a key is bound to; a revoked key is bound to nothing (and is not "free")."""
+    if license_key.status == "revoked":
+        return format_html('<span class="muted">—</span>')
+    if license_key.machine_id:
+        return format_html('<span title="{}">{}</span>', license_key.machine.uid, license_key.machine)
+    if license_key.kind == "temporary":
+        return "any registered machine"
+    return format_html('<span class="muted">free</span>')
+
+
+@register.filter
+def person(user) -> str:
+    """A user as others know them: the e-mail address, else the username."""
+    if user is None:
+        return "—"
+    return user.email or user.get_username()
 
 
 @register.filter

@@ -49,7 +49,7 @@ ACTIONS = {
     "environment_add": (lambda w: "/organizations/acme/environments/add/", lambda w: {"name": "Sandbox"}, MANAGERS),
     "environment_status": (
         lambda w: f"/organizations/acme/environments/{w.production.uuid}/status/",
-        lambda w: {"status": "disabled"},
+        lambda w: {"status": "disabled", "confirm": "yes"},
         MANAGERS,
     ),
     "machine_detach": (

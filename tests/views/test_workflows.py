@@ -210,13 +210,13 @@ def test_outsider_cannot_add_an_environment(world):
 def test_disable_delete_and_reattach_an_environment(world):
     client = world.client("org_admin")
     url = f"/organizations/acme/environments/{world.production.uuid}/status/"
-    client.post(url, {"status": "disabled"})
+    client.post(url, {"status": "disabled", "confirm": "yes"})
     assert Agent().validate(world.machine_text)["code"] == "ENVIRONMENT_DISABLED"
     client.post(url, {"status": "enabled"})
     assert Agent().validate(world.machine_text)["code"] == "VALID"
     confirm = client.get(url).content.decode()
     assert "Delete the environment Production?" in confirm and "ENVIRONMENT_DISABLED" in confirm
-    client.post(url, {"status": "deleted"})
+    client.post(url, {"status": "deleted", "confirm": "yes"})
     world.production.refresh_from_db()
     assert world.production.status == "deleted"
     assert "Re-attach" in client.get("/organizations/acme/").content.decode()
@@ -224,6 +224,21 @@ def test_disable_delete_and_reattach_an_environment(world):
     assert "Environment Production re-attached." in response.content.decode()
     world.production.refresh_from_db()
     assert world.production.status == "enabled"
+
+
+@pytest.mark.parametrize("status", ["disabled", "deleted"])
+def test_disabling_or_deleting_an_environment_asks_first(world, status):
+    client = world.client("org_admin")
+    url = f"/organizations/acme/environments/{world.production.uuid}/status/"
+    response = client.post(url, {"status": status})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "ENVIRONMENT_DISABLED" in html and 'name="confirm" value="yes"' in html
+    world.production.refresh_from_db()
+    assert world.production.status == "enabled"
+    assert Agent().validate(world.machine_text)["code"] == "VALID"
+    table = client.get("/organizations/acme/").content.decode()
+    assert table.count("data-confirm=") == 2  # Disable and Delete ask in a <dialog> first
 
 
 def test_outsider_cannot_change_an_environment(world):
