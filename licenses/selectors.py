@@ -53,6 +53,54 @@ def keys_of(organization: Organization, kind: str) -> QuerySet[LicenseKey]:
     )
 
 
+KEY_SORTS = {
+    "issued": ["issued_at", "id"],
+    "expires": ["expires_at", "id"],
+    "status": ["status", "-issued_at", "id"],
+    "machine_name": ["machine_name", "id"],
+}
+ENDING_SOON = timedelta(days=30)
+
+
+def keys_filtered(queryset: QuerySet[LicenseKey], organization: Organization, filters: dict, now) -> QuerySet:
+    """A list of keys narrowed by the list's filters: ``q`` (a key id's first characters, as the list
+    shows them, or text of the machine name or description), ``status`` and ``ending`` (within 30 days)."""
+    text = (filters.get("q") or "").strip()
+    if text:
+        condition = Q(machine_name__icontains=text) | Q(description__icontains=text)
+        prefix = text.lower().replace("-", "")
+        if prefix and len(prefix) <= 32 and all(character in "0123456789abcdef" for character in prefix):
+            condition |= Q(public_id__startswith=_uuid_prefix(prefix))
+        queryset = queryset.filter(condition)
+    status = filters.get("status")
+    works = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    if status == "active":
+        queryset = queryset.filter(works, status=LicenseKey.Status.ACTIVE)
+    elif status == "expired":
+        queryset = queryset.filter(status=LicenseKey.Status.ACTIVE, expires_at__lte=now)
+    elif status in (LicenseKey.Status.INACTIVE, LicenseKey.Status.REVOKED):
+        queryset = queryset.filter(status=status)
+    if filters.get("ending"):
+        soon = now + ENDING_SOON
+        own_end = Q(expires_at__gt=now, expires_at__lte=soon)
+        if now < organization.subscription_ends_at <= soon:  # machine keys end with the subscription
+            own_end |= Q(kind=Kind.MACHINE) | Q(kind=Kind.TEMPORARY)
+        queryset = queryset.filter(own_end, status=LicenseKey.Status.ACTIVE)
+    return queryset
+
+
+def _uuid_prefix(hex_prefix: str) -> str:
+    """``7c1e0a2b3`` as a UUID's text begins: ``7c1e0a2b-3`` (the dashes where a UUID has them)."""
+    text, position = "", 0
+    for length in (8, 4, 4, 4, 12):
+        part = hex_prefix[position : position + length]
+        if not part:
+            break
+        text += ("-" if text else "") + part
+        position += length
+    return text
+
+
 def _with_organization(rows, organization):
     for row in rows:
         row.organization = organization

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from licenses.forms import (
+    KeyFilterForm,
     MachineKeyForm,
     ManualActivationForm,
     RevokeForm,
@@ -23,8 +24,10 @@ from licenses.forms import (
 )
 from licenses.models import Kind, LicenseKey
 from licenses.selectors import (
+    KEY_SORTS,
     history_of,
     issued_key_text,
+    keys_filtered,
     keys_of,
     latest_trial_key,
     license_key_for_user,
@@ -41,7 +44,7 @@ from licenses.services import (
     license_revoke,
     license_update,
 )
-from licensing_portal.pages import form_add_service_errors, page_of, secret_response
+from licensing_portal.pages import bounded_total, form_add_service_errors, page_of, secret_response, sorting_of
 from organizations.selectors import may_request_trial, organization_for_user, require_super_admin
 from organizations.views import organization_page_context
 
@@ -90,19 +93,38 @@ def _page_with_organization(queryset, request, organization):
     return page
 
 
+def _key_list(request, organization, kind: str, now) -> dict:
+    """A list of keys as the filters above it and its sorted column ask: the page, the total, the form."""
+    filters = KeyFilterForm(request.GET or None)
+    sorts = KEY_SORTS if kind == Kind.SERVER else {name: KEY_SORTS[name] for name in ("issued", "expires", "status")}
+    sorting = sorting_of(request, sorts, "-issued")
+    queryset = keys_of(organization, kind)
+    if filters.is_valid():
+        queryset = keys_filtered(queryset, organization, filters.cleaned_data, now)
+    queryset = queryset.order_by(*sorting.ordering)
+    return {
+        "filters": filters,
+        "filtered": any(value for name, value in request.GET.items() if name not in ("kind", "sort", "page")),
+        "sorting": sorting,
+        "total": bounded_total(queryset),
+        "page": _page_with_organization(queryset, request, organization),
+    }
+
+
 # The licenses tab: machine keys (and a read-only list of every other kind) ----------------------
 
 
 def _license_list_context(request, organization, kind, form=None, **extra):
+    now = timezone.now()
     return organization_page_context(
         request,
         organization,
         "licenses",
         kind=kind,
         kinds=LIST_KINDS,
-        page=_page_with_organization(keys_of(organization, kind), request, organization),
         form=form or MachineKeyForm(organization=organization),
-        now=timezone.now(),
+        now=now,
+        **_key_list(request, organization, kind, now),
         **extra,
     )
 
@@ -249,13 +271,14 @@ def temporary_key_generate(request, slug):
 
 
 def _server_context(request, organization, form=None, **extra):
+    now = timezone.now()
     return organization_page_context(
         request,
         organization,
         "server",
         form=form or ServerKeyForm(),
-        page=_page_with_organization(keys_of(organization, Kind.SERVER), request, organization),
-        now=timezone.now(),
+        now=now,
+        **_key_list(request, organization, Kind.SERVER, now),
         **extra,
     )
 

@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 
 PER_PAGE = 50
 MAX_PAGE = 10_000
+COUNT_CAP = 10_000  # a list's total is counted up to here ("10,000+"): an index scan of at most this many rows
 
 
 @dataclass
@@ -62,6 +63,50 @@ def page_of(queryset, request, *, per_page: int = PER_PAGE, param: str = "page")
     rows = list(queryset[offset : offset + per_page + 1])
     query = {name: value for name, value in request.GET.items() if name != param and value}
     return Page(rows=rows[:per_page], number=number, has_next=len(rows) > per_page, query=query)
+
+
+@dataclass
+class Total:
+    """How many rows a list has, as shown above it: ``1,234``, or ``10,000+`` past the cap."""
+
+    count: int
+    capped: bool
+
+    def __str__(self) -> str:
+        return f"{self.count:,}+" if self.capped else f"{self.count:,}"
+
+
+def bounded_total(queryset, cap: int = COUNT_CAP) -> Total:
+    """Count a list's rows, at most ``cap`` of them (counting all of a million would be slow)."""
+    count = queryset.order_by()[: cap + 1].count()
+    return Total(count=min(count, cap), capped=count > cap)
+
+
+@dataclass
+class Sorting:
+    """A list's order, from ``?sort=name`` or ``?sort=-name`` among the columns it offers."""
+
+    key: str
+    descending: bool
+    ordering: list[str]
+
+    @property
+    def param(self) -> str:
+        return ("-" if self.descending else "") + self.key
+
+
+def sorting_of(request, columns: dict[str, list[str]], default: str) -> Sorting:
+    """``columns`` maps a sort key to its ORDER BY fields (ascending, a unique tie-break last);
+    an unknown key gives ``default``."""
+    wanted = request.GET.get("sort") or default
+    descending = wanted.startswith("-")
+    key = wanted.lstrip("-")
+    if key not in columns:
+        descending, key = default.startswith("-"), default.lstrip("-")
+    fields = columns[key]
+    if descending:
+        fields = [field[1:] if field.startswith("-") else "-" + field for field in fields]
+    return Sorting(key=key, descending=descending, ordering=fields)
 
 
 def form_add_service_errors(form: forms.Form, error: ValidationError) -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from django import template
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -119,7 +120,7 @@ def key_ends(license_key) -> str:
     """When a key stops working, as the user chose it: a server key "valid through" its day, a
     revoked key "—" (it works until nothing), any other key its end in UTC."""
     if license_key.status == "revoked":
-        return format_html('<span class="muted">— (revoked)</span>')
+        return mark_safe('<span class="muted">— (revoked)</span>')
     ends = license_key.effective_expires_at
     if license_key.kind == "server" and isinstance(ends, datetime):
         day = (ends.astimezone(UTC) - timedelta(days=1)).date()
@@ -131,12 +132,12 @@ def key_ends(license_key) -> str:
 def bound_to(license_key) -> str:
     """The machine a key is bound to; a revoked key is bound to nothing (and is not "free")."""
     if license_key.status == "revoked":
-        return format_html('<span class="muted">—</span>')
+        return mark_safe('<span class="muted">—</span>')
     if license_key.machine_id:
         return format_html('<span title="{}">{}</span>', license_key.machine.uid, license_key.machine)
     if license_key.kind == "temporary":
         return "any registered machine"
-    return format_html('<span class="muted">free</span>')
+    return mark_safe('<span class="muted">free</span>')
 
 
 @register.filter
@@ -151,6 +152,31 @@ def person(user) -> str:
 def state(license_key, now=None) -> str:
     """A key's status for lists: Active, Inactive, Revoked or Expired."""
     return license_key.state_label(now or timezone.now())
+
+
+@register.simple_tag(takes_context=True)
+def sort_header(context, key: str, label: str) -> str:
+    """A column heading that sorts its list by ``key`` (again: the other way), keeping the filters."""
+    from urllib.parse import urlencode
+
+    request = context["request"]
+    sorting = context.get("sorting")
+    current = sorting is not None and sorting.key == key
+    descending = current and sorting.descending
+    query = {name: value for name, value in request.GET.items() if name not in ("sort", "page") and value}
+    query["sort"] = key if descending or not current else "-" + key
+    if current:
+        arrow, state = ("↓", "descending") if descending else ("↑", "ascending")
+        return format_html(
+            '<a class="sort sort-current" href="?{}" aria-label="{}, sorted {}">'
+            '{} <span aria-hidden="true">{}</span></a>',
+            urlencode(query),
+            label,
+            state,
+            label,
+            arrow,
+        )
+    return format_html('<a class="sort" href="?{}">{}</a>', urlencode(query), label)
 
 
 @register.filter
