@@ -172,3 +172,61 @@ def test_generating_a_key_redirects_and_a_reload_issues_no_second_one(world, rol
     assert 'data-testid="issued-key"' not in again.content.decode()
     assert LicenseKey.objects.count() == keys + 1
     assert not AuditEvent.objects.filter(action="license.reveal", object_id=str(issued.public_id)).exists()
+
+
+def test_a_server_key_shows_the_day_it_is_valid_through(world):
+    from datetime import date
+
+    from licenses.services import license_issue
+
+    key, _ = license_issue(
+        organization=world.acme,
+        kind=Kind.SERVER,
+        actor=world.users["org_admin"],
+        machine_name="reports",
+        expires_on=date(2027, 1, 15),
+    )
+    client = world.client("org_admin")
+    for url in [
+        "/organizations/acme/server-keys/",
+        f"/keys/{key.public_id}/",
+        "/organizations/acme/licenses/?kind=server",
+    ]:
+        html = client.get(url).content.decode()
+        assert "valid through <time" in html and ">2027-01-15</time>" in html, url
+        assert "2027-01-16 00:00" not in html, url
+
+
+def test_a_revoked_key_neither_works_until_nor_is_bound_to_free(world):
+    from licenses.services import license_revoke
+
+    license_revoke(license_key=world.server_key, actor=world.users["org_admin"], reason="gone")
+    client = world.client("org_admin")
+    detail = client.get(f"/keys/{world.server_key.public_id}/").content.decode()
+    assert "Works until" not in detail and "Bound to" not in detail
+    assert "no longer: the key is revoked" in detail
+    listing = client.get("/organizations/acme/licenses/?kind=server").content.decode()
+    row = listing[listing.index(f'data-key="{world.server_key.public_id}"') :]
+    row = row[: row.index("</tr>")]
+    assert ">free<" not in row and "(revoked)" in row
+
+
+def test_people_are_shown_by_e_mail(world):
+    world.users["org_admin"].email = "it-lead@acme.example"
+    world.users["org_admin"].save()
+    client = world.client("co_admin")
+    assert "it-lead@acme.example" in client.get("/organizations/acme/server-keys/").content.decode()
+    assert "it-lead@acme.example" in client.get(f"/keys/{world.server_key.public_id}/").content.decode()
+
+
+def test_the_machine_name_the_agent_sent_is_shown(world):
+    from licenses.services import license_issue
+    from tests.conftest import OTHER_MACHINE, Agent
+
+    _, text = license_issue(organization=world.acme, kind=Kind.MACHINE, actor=None, environment=world.production)
+    verdict = Agent(fingerprint={**OTHER_MACHINE, "hostname": "acme-build-07"}).activate(
+        text, machine_name="Build server in room 7"
+    )
+    assert verdict["code"] == "VALID"
+    html = world.client("org_admin").get("/organizations/acme/machines/").content.decode()
+    assert "acme-build-07" in html and "Build server in room 7" in html
