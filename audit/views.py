@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from audit.forms import AuditFilterForm
 from audit.selectors import audit_events_of, audit_filter
-from licensing_portal.pages import page_of
+from licensing_portal.pages import bounded_total, page_of
 from organizations.selectors import organization_for_user
 from organizations.views import organization_page_context
 
@@ -48,7 +48,7 @@ def organization_audit(request, slug):
     return render(
         request,
         "audit/organization_audit.html",
-        organization_page_context(request, organization, "audit", form=form, page=page),
+        organization_page_context(request, organization, "audit", form=form, page=page, total=bounded_total(queryset)),
     )
 
 

@@ -12,9 +12,16 @@ from django.views.decorators.http import require_POST
 
 from environments.forms import EnvironmentForm, EnvironmentStatusForm, MachinePrimaryForm
 from environments.models import Environment
-from environments.selectors import environment_for_user, environments_of, machine_for_user, machines_of
+from environments.selectors import (
+    MACHINE_SORTS,
+    environment_for_user,
+    environments_of,
+    machine_for_user,
+    machines_of,
+    machines_search,
+)
 from environments.services import environment_create, environment_set_status, machine_detach, machine_set_primary
-from licensing_portal.pages import form_add_service_errors, page_of
+from licensing_portal.pages import bounded_total, form_add_service_errors, page_of, sorting_of
 from organizations.selectors import organization_for_user
 from organizations.views import organization_page_context
 
@@ -90,13 +97,24 @@ def machine_list(request, slug):
     environment = None
     if request.GET.get("environment"):
         environment = environment_for_user(request.user, organization, request.GET["environment"])
-    page = page_of(machines_of(organization, environment), request)
+    sorting = sorting_of(request, MACHINE_SORTS, "-last_seen")
+    search = (request.GET.get("q") or "")[:100]
+    queryset = machines_search(machines_of(organization, environment), search).order_by(*sorting.ordering)
     environments = list(Environment.objects.filter(organization=organization).order_by("deleted_at", "name"))
     return render(
         request,
         "environments/machine_list.html",
         organization_page_context(
-            request, organization, "machines", page=page, environment=environment, environments=environments
+            request,
+            organization,
+            "machines",
+            page=page_of(queryset, request),
+            total=bounded_total(queryset),
+            sorting=sorting,
+            search=search,
+            filtered=bool(search or environment),
+            environment=environment,
+            environments=environments,
         ),
     )
 

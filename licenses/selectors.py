@@ -10,6 +10,7 @@ from django.db.models.functions import TruncDate
 from django.http import Http404
 
 from licenses.models import ActivationEvent, Kind, LicenseKey
+from licensing_portal.pages import uuid_prefix
 from organizations.models import Organization
 
 
@@ -68,9 +69,9 @@ def keys_filtered(queryset: QuerySet[LicenseKey], organization: Organization, fi
     text = (filters.get("q") or "").strip()
     if text:
         condition = Q(machine_name__icontains=text) | Q(description__icontains=text)
-        prefix = text.lower().replace("-", "")
-        if prefix and len(prefix) <= 32 and all(character in "0123456789abcdef" for character in prefix):
-            condition |= Q(public_id__startswith=_uuid_prefix(prefix))
+        prefix = uuid_prefix(text)
+        if prefix:
+            condition |= Q(public_id__startswith=prefix)
         queryset = queryset.filter(condition)
     status = filters.get("status")
     works = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
@@ -87,18 +88,6 @@ def keys_filtered(queryset: QuerySet[LicenseKey], organization: Organization, fi
             own_end |= Q(kind=Kind.MACHINE) | Q(kind=Kind.TEMPORARY)
         queryset = queryset.filter(own_end, status=LicenseKey.Status.ACTIVE)
     return queryset
-
-
-def _uuid_prefix(hex_prefix: str) -> str:
-    """``7c1e0a2b3`` as a UUID's text begins: ``7c1e0a2b-3`` (the dashes where a UUID has them)."""
-    text, position = "", 0
-    for length in (8, 4, 4, 4, 12):
-        part = hex_prefix[position : position + length]
-        if not part:
-            break
-        text += ("-" if text else "") + part
-        position += length
-    return text
 
 
 def _with_organization(rows, organization):

@@ -109,6 +109,22 @@ def sorting_of(request, columns: dict[str, list[str]], default: str) -> Sorting:
     return Sorting(key=key, descending=descending, ordering=fields)
 
 
+def uuid_prefix(text: str) -> str | None:
+    """What a list's search box typed as the start of a UUID (``7c1e0a2b3``, ``7C1E0A2B-3``), as a
+    UUID's text begins (``7c1e0a2b-3``), for ``__startswith``; None if it cannot be one."""
+    hex_text = text.strip().lower().replace("-", "")
+    if not 4 <= len(hex_text) <= 32 or any(character not in "0123456789abcdef" for character in hex_text):
+        return None
+    prefix, position = "", 0
+    for length in (8, 4, 4, 4, 12):
+        part = hex_text[position : position + length]
+        if not part:
+            break
+        prefix += ("-" if prefix else "") + part
+        position += length
+    return prefix
+
+
 def form_add_service_errors(form: forms.Form, error: ValidationError) -> None:
     """Show a service's ValidationError next to the fields it names (else at the top of the form)."""
     if hasattr(error, "error_dict"):

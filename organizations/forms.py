@@ -27,7 +27,12 @@ class SignInForm(AuthenticationForm):
 
 
 class OrganizationSearchForm(forms.Form):
-    q = forms.CharField(required=False, max_length=200, label="Search", help_text="Name, slug or uuid")
+    q = forms.CharField(
+        required=False, max_length=200, label="Search", help_text="Name, slug or uuid (its first characters)"
+    )
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Organization.Status.choices])
+    edition = forms.ChoiceField(required=False, choices=[("", "Any edition"), *Edition.choices])
+    ending = forms.BooleanField(required=False, label="Subscription ends within 30 days")
 
 
 class OrganizationForm(forms.Form):

@@ -17,12 +17,13 @@ from audit.selectors import recent_audit_events
 from environments.forms import EnvironmentForm
 from environments.selectors import environments_of
 from licenses.selectors import dashboard_numbers, temporary_keys_issued_to
-from licensing_portal.pages import form_add_service_errors, page_of
+from licensing_portal.pages import bounded_total, form_add_service_errors, page_of, sorting_of
 from organizations.forms import OrganizationForm, OrganizationSearchForm, OrganizationStatusForm, SignInForm
 from organizations.models import Organization
 from organizations.selectors import (
+    ORGANIZATION_SORTS,
     organization_for_user,
-    organization_search,
+    organizations_filtered,
     organizations_for_user,
     require_super_admin,
 )
@@ -95,11 +96,19 @@ def organization_list(request):
             return redirect("organization_detail", user.organization.slug)
         require_super_admin(user)
     form = OrganizationSearchForm(request.GET or None)
-    queryset = Organization.objects.order_by("name", "pk")
+    sorting = sorting_of(request, ORGANIZATION_SORTS, "name")
+    queryset = Organization.objects.all()
     if form.is_valid():
-        queryset = organization_search(queryset, form.cleaned_data["q"])
-    page = page_of(queryset, request)
-    return render(request, "organizations/organization_list.html", {"form": form, "page": page})
+        queryset = organizations_filtered(queryset, form.cleaned_data, timezone.now())
+    queryset = queryset.order_by(*sorting.ordering)
+    context = {
+        "form": form,
+        "sorting": sorting,
+        "filtered": any(value for name, value in request.GET.items() if name not in ("sort", "page")),
+        "total": bounded_total(queryset),
+        "page": page_of(queryset, request),
+    }
+    return render(request, "organizations/organization_list.html", context)
 
 
 @login_required
