@@ -44,11 +44,16 @@ def issued_key_text(license_key: LicenseKey) -> str:
     return encryption.decrypt(license_key.encrypted_key)
 
 
+ANY_KIND = "all"
+
+
 def keys_of(organization: Organization, kind: str) -> QuerySet[LicenseKey]:
-    """One kind of an organization's keys, newest first (the index ``license_org_kind_issued``)."""
+    """One kind of an organization's keys (``ANY_KIND``: every kind), newest first (the index
+    ``license_org_kind_issued``)."""
+    kinds = {} if kind == ANY_KIND else {"kind": kind}
     return (
         LicenseKey.objects.visible()
-        .filter(organization=organization, kind=kind)
+        .filter(organization=organization, **kinds)
         .select_related("environment", "machine", "requested_by", "issued_to")
         .order_by("-issued_at", "-id")
     )

@@ -24,6 +24,7 @@ from licenses.forms import (
 )
 from licenses.models import Kind, LicenseKey
 from licenses.selectors import (
+    ANY_KIND,
     KEY_SORTS,
     history_of,
     issued_key_text,
@@ -53,6 +54,7 @@ LIST_KINDS = {
     Kind.TRIAL: "Trial keys",
     Kind.SERVER: "Server access keys",
     Kind.TEMPORARY: "Temporary keys",
+    ANY_KIND: "All keys",
 }
 
 

@@ -76,6 +76,7 @@ def dashboard(request):
         DASHBOARD_CACHE_SECONDS,
     )
     events = recent_audit_events(None if user.is_super_admin else organizations)
+    own_organization = None if user.is_super_admin else organizations.first()
     return render(
         request,
         "dashboard.html",
@@ -83,9 +84,41 @@ def dashboard(request):
             "numbers": numbers,
             "events": events,
             "now": now,
-            "own_organization": None if user.is_super_admin else organizations.first(),
+            "own_organization": own_organization,
+            "links": dashboard_links(own_organization, now),
         },
     )
+
+
+def dashboard_links(organization: Organization | None, now) -> dict[str, str]:
+    """Where each of the dashboard's counts is listed: an organization's own filtered lists, or for
+    a super-admin (whose counts span every organization) the filtered lists of the Django admin."""
+    from urllib.parse import urlencode
+
+    from licenses.models import Kind
+
+    if organization is not None:
+        keys = reverse("license_list", args=[organization.slug])
+        links = {label: f"{keys}?kind={value}&status=active" for value, label in Kind.choices}
+        links[Kind.SERVER.label] = reverse("server_key_list", args=[organization.slug]) + "?status=active"
+        links["expiring"] = f"{keys}?kind=all&ending=on"
+        links["organizations"] = organization.get_absolute_url()
+        return links
+    keys = reverse("admin:licenses_licensekey_changelist")
+    moment = now.isoformat(timespec="seconds")
+    links = {}
+    for value, label in Kind.choices:
+        query = {"kind__exact": value, "status__exact": "active"}
+        if value != Kind.MACHINE:  # a machine key has no end of its own
+            query["expires_at__gt"] = moment
+        links[label] = f"{keys}?{urlencode(query)}"
+    soon = (now + timedelta(days=30)).isoformat(timespec="seconds")
+    links["expiring"] = reverse("organization_list") + "?ending=on"
+    links["expiring_keys"] = (
+        f"{keys}?{urlencode({'status__exact': 'active', 'expires_at__gt': moment, 'expires_at__lte': soon})}"
+    )
+    links["organizations"] = reverse("organization_list")
+    return links
 
 
 @login_required

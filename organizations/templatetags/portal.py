@@ -80,7 +80,7 @@ def short_id(value) -> str:
 @register.inclusion_tag("activations_chart.html")
 def activations_chart(points):
     """A bar chart of (day, count) pairs, drawn as inline SVG (no script, no style attributes)."""
-    width, height, top, bottom, left = 640, 180, 14, 28, 30
+    width, height, top, bottom, left = 640, 190, 16, 34, 40
     plot_height = height - top - bottom
     highest = max((count for _, count in points), default=0)
     scale_max = max(highest, 1)
@@ -106,7 +106,7 @@ def activations_chart(points):
         "width": width,
         "height": height,
         "baseline": top + plot_height,
-        "label_y": height - 8,
+        "label_y": height - 10,
         "left": left,
         "top": top,
         "highest": highest,

@@ -153,3 +153,14 @@ def test_on_a_phone_rows_are_stacked_with_their_column_names(lived_in, portal):
     label = cell.evaluate("cell => getComputedStyle(cell, '::before').content")
     assert label == '"Requested by"'
     assert cell.evaluate("cell => getComputedStyle(cell).display") == "grid"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_dashboard_chart_labels_are_readable(lived_in, portal, width):
+    page = portal.sign_in("acme-admin")
+    page.set_viewport_size({"width": width, "height": 900})
+    portal.open("/")
+    heights = page.locator("svg.chart-svg text.chart-label").evaluate_all(
+        "labels => labels.map(label => label.getBoundingClientRect().height)"
+    )
+    assert heights and min(heights) >= 9, heights  # about 11 px type at least, on a phone too
