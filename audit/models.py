@@ -30,7 +30,9 @@ class Action(models.TextChoices):
     MACHINE_DETACH = "machine.detach", "Machine detached"
     MACHINE_PRIMARY = "machine.primary", "Machine made primary"
     MACHINE_NOT_PRIMARY = "machine.not_primary", "Machine no longer primary"
-    MACHINE_RELEASE_CLAIM = "machine.release_claim", "Machine claim released"
+    MACHINE_CLAIM = "machine.claim", "Machine claimed from another organization"
+    MACHINE_CLAIM_RELEASE = "machine.claim_release", "Machine released to its claimant"
+    MACHINE_CLAIM_REJECT = "machine.claim_reject", "Machine claim rejected"
     LICENSE_ISSUE = "license.issue", "Key issued"
     LICENSE_UPDATE = "license.update", "Key changed"
     LICENSE_REVOKE = "license.revoke", "Key revoked"
@@ -81,7 +83,7 @@ class AuditEvent(models.Model):
         db_constraint=False,
         related_name="+",
     )
-    action = models.CharField(max_length=64, db_index=True, help_text="One of ``Action``.")
+    action = models.CharField(max_length=64, db_index=True)  # one of Action (audit_record refuses others)
     object_type = models.CharField(max_length=64, blank=True)
     object_id = models.CharField(max_length=64, blank=True)
     object_repr = models.CharField(max_length=200, blank=True)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from environments.forms import EnvironmentForm, EnvironmentStatusForm, MachinePrimaryForm
-from environments.models import Environment
+from environments.forms import EnvironmentForm, EnvironmentStatusForm, MachineClaimForm, MachinePrimaryForm
+from environments.models import Environment, MachineClaim
 from environments.selectors import (
     MACHINE_SORTS,
     environment_for_user,
@@ -20,9 +21,16 @@ from environments.selectors import (
     machines_of,
     machines_search,
 )
-from environments.services import environment_create, environment_set_status, machine_detach, machine_set_primary
+from environments.services import (
+    environment_create,
+    environment_set_status,
+    machine_claim_file,
+    machine_claim_settle,
+    machine_detach,
+    machine_set_primary,
+)
 from licensing_portal.pages import bounded_total, form_add_service_errors, page_of, sorting_of
-from organizations.selectors import organization_for_user
+from organizations.selectors import organization_for_user, require_super_admin
 from organizations.views import organization_page_context
 
 STATUS_VERBS = {
@@ -92,7 +100,7 @@ def environment_status(request, slug, environment_uuid):
 
 
 @login_required
-def machine_list(request, slug):
+def machine_list(request, slug, claim_form=None):
     organization = organization_for_user(request.user, slug)
     environment = None
     if request.GET.get("environment"):
@@ -115,7 +123,10 @@ def machine_list(request, slug):
             filtered=bool(search or environment),
             environment=environment,
             environments=environments,
+            claim_form=claim_form or MachineClaimForm(),
+            claims=MachineClaim.objects.filter(claimant=organization).select_related("machine")[:20],
         ),
+        status=400 if claim_form is not None else 200,
     )
 
 
@@ -151,3 +162,65 @@ def machine_primary(request, slug, uid):
         state = "is now" if machine.is_primary else "is no longer"
         messages.success(request, f"Machine {machine} {state} the primary machine.")
     return redirect("machine_list", organization.slug)
+
+
+# Machine claims: a machine of ours that another organization holds -------------------------------------
+
+
+@login_required
+@require_POST
+def machine_claim(request, slug):
+    """File a claim to a machine another organization holds; a super-admin settles it."""
+    organization = organization_for_user(request.user, slug)
+    form = MachineClaimForm(request.POST)
+    if form.is_valid():
+        try:
+            machine_claim_file(
+                organization=organization,
+                actor=request.user,
+                uid=form.cleaned_data["uid"],
+                note=form.cleaned_data["note"],
+            )
+        except ValidationError as error:
+            form_add_service_errors(form, error)
+        else:
+            messages.success(request, "Claim filed: the vendor's super-admins will settle it with both organizations.")
+            return redirect("machine_list", organization.slug)
+    return machine_list(request, slug, claim_form=form)
+
+
+@login_required
+def machine_claims(request):
+    """Super-admins: the open claims (and the latest settled), with what each side has on the machine."""
+    require_super_admin(request.user)
+    claims = MachineClaim.objects.select_related("machine", "claimant", "holder", "requested_by", "settled_by")
+    return render(
+        request,
+        "environments/machine_claims.html",
+        {
+            "open_claims": list(claims.filter(status=MachineClaim.Status.OPEN).order_by("created_at", "id")[:200]),
+            "settled_claims": list(claims.exclude(status=MachineClaim.Status.OPEN).order_by("-settled_at", "-id")[:20]),
+        },
+    )
+
+
+@login_required
+@require_POST
+def machine_claim_decide(request, claim_id: int):
+    require_super_admin(request.user)
+    claim = MachineClaim.objects.filter(pk=claim_id).first()
+    if claim is None:
+        raise Http404("No such claim.")
+    release = request.POST.get("decision") == "release"
+    try:
+        machine_claim_settle(claim=claim, actor=request.user, release=release)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        if release:
+            messages.success(
+                request, f"Machine released from {claim.holder}: {claim.claimant}'s agent can activate it."
+            )
+        else:
+            messages.success(request, f"Claim of {claim.claimant} rejected; {claim.holder} keeps the machine.")
+    return redirect("machine_claims")

@@ -86,8 +86,15 @@ def dashboard(request):
             "now": now,
             "own_organization": own_organization,
             "links": dashboard_links(own_organization, now),
+            "open_claims": open_machine_claims() if user.is_super_admin else 0,
         },
     )
+
+
+def open_machine_claims() -> int:
+    from environments.models import MachineClaim
+
+    return MachineClaim.objects.filter(status=MachineClaim.Status.OPEN).count()
 
 
 def dashboard_links(organization: Organization | None, now) -> dict[str, str]:

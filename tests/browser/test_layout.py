@@ -79,6 +79,7 @@ def _pages(world) -> dict[str, list[str]]:
             "/organizations/acme/temporary-keys/",
             "/organizations/acme/trial/",
             f"/keys/{world.temporary_key.public_id}/",
+            "/machine-claims/",
             *organization,
         ],
         "acme-admin": ["/", "/organizations/acme/trial/", "/organizations/new/", *organization],
@@ -111,6 +112,15 @@ def lived_in(world):
         organization=world.acme, kind=Kind.MACHINE, actor=admin, environment=world.production, description=long_text
     )
     license_revoke(license_key=world.revoked_key, actor=admin, reason="Laptop stolen at the airport, reported")
+    # A machine Globex bound that Acme claims: the claims page and the machines tab's claim list.
+    from environments.fingerprint import fingerprint_parse
+    from environments.services import machine_claim_file
+    from licenses.services import license_activate
+    from tests.conftest import OTHER_MACHINE
+
+    fingerprint = fingerprint_parse(OTHER_MACHINE)
+    license_activate(key_text=world.globex_text, uid=fingerprint.uid, fingerprint=fingerprint)
+    machine_claim_file(organization=world.acme, actor=admin, uid=fingerprint.uid, note=long_text)
     return world
 
 
