@@ -42,6 +42,9 @@ class Action(models.TextChoices):
     LICENSE_ACTIVATE_MANUAL = "license.activate_manual", "Key activated manually"
     LICENSE_DEACTIVATE = "license.deactivate", "Key deactivated"
     VERDICT_CACHE_CLEAR = "verdict_cache.clear", "Verdict cache cleared"
+    SIGNING_KEY_CREATE = "signing_key.create", "Signing key created"
+    SIGNING_KEY_ROTATE = "signing_key.rotate", "Signing key rotated"
+    SIGNING_KEY_RETIRE = "signing_key.retire", "Signing key retired"
 
     @classmethod
     def families(cls) -> list[str]:

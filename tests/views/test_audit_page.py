@@ -47,3 +47,22 @@ def test_a_to_before_from_is_an_error_and_shows_no_rows(world):
 def test_the_dashboard_shows_action_names_and_a_see_all_link(world):
     html = world.client("org_admin").get("/").content.decode()
     assert "Key issued" in html and 'href="/organizations/acme/audit/"' in html
+
+
+def test_every_action_the_code_writes_is_in_the_list():
+    """Each action literal next to ``action`` in the application's code is one of ``Action``."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    written = set()
+    for path in root.glob("*/**/*.py"):
+        if path.parts[len(root.parts)] in {".venv", "tests", "bench", "agent"}:
+            continue
+        text = path.read_text()
+        for line in text.splitlines():
+            if "action" in line:
+                written |= set(re.findall(r'"([a-z_]+\.[a-z_]+)"', line))
+    written = {action for action in written if not action.endswith((".py", ".html", ".json"))}
+    assert "signing_key.rotate" in written and "access.denied" in written
+    assert written <= set(Action.values), sorted(written - set(Action.values))

@@ -663,9 +663,9 @@ def test_dashboard_numbers_and_chart(world):
     assert "<svg" in html and "Activations per day" in html
     assert "1 activation" in html  # the agent's activation, today
     stat = r'data-testid="stat-organizations">\s*<span class="stat-label">Organizations</span>\s*'
-    assert re.search(stat + r'<span class="stat-value">2<', html)
+    assert re.search(stat + r'<a class="stat-value" href="/organizations/">2<', html)
     admin_html = world.client("org_admin").get("/").content.decode()
-    assert re.search(r'<span class="stat-value">1<', admin_html)
+    assert re.search(r'<a class="stat-value" href="/organizations/acme/">1<', admin_html)
     assert "Globex" not in admin_html
 
 
