@@ -118,8 +118,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "licensing_portal.middleware.RequestContextMiddleware",
-    "licensing_portal.middleware.NullCharacterMiddleware",
     "licensing_portal.middleware.SecurityHeadersMiddleware",
+    "licensing_portal.middleware.NullCharacterMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -174,3 +174,13 @@ def test_the_dashboard_chart_labels_are_readable(lived_in, portal, width):
         "labels => labels.map(label => label.getBoundingClientRect().height)"
     )
     assert heights and min(heights) >= 9, heights  # about 11 px type at least, on a phone too
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_signed_out_pages_fit_the_screen(world, portal, width):
+    page = portal.page
+    page.set_viewport_size({"width": width, "height": 900})
+    for path in ("/accounts/login/", "/accounts/password_reset/"):
+        portal.open(path)
+        problems = page.evaluate(OVERFLOW)
+        assert not problems, (width, path, problems)
