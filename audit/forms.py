@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from django import forms
 
-from audit.selectors import ACTIONS
+from audit.models import Action
 from core.pages import DateInput
-
-_FAMILIES = sorted({action.split(".")[0] + "." for action in ACTIONS})
 
 
 class AuditFilterForm(forms.Form):
     action = forms.ChoiceField(
         required=False,
-        choices=[("", "Any action")]
-        + [(family, f"Any {family[:-1]} action") for family in _FAMILIES]
-        + [(action, action) for action in ACTIONS],
+        choices=[
+            ("", "Any action"),
+            ("Families", [(family, f"Any {family[:-1].replace('_', ' ')} action") for family in Action.families()]),
+            ("Actions", sorted(Action.choices, key=lambda choice: choice[1])),
+        ],
     )
     actor = forms.CharField(required=False, max_length=150, label="Who")
     object = forms.CharField(required=False, max_length=200, label="Object", help_text="Id or name")

@@ -4,6 +4,52 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.urls import NoReverseMatch, reverse
+
+
+class Action(models.TextChoices):
+    """Every action the log records, with the name the pages show. ``audit_record`` refuses any
+    other, so the audit page's filter offers every action there is."""
+
+    AUTH_SIGN_IN = "auth.sign_in", "Signed in"
+    AUTH_SIGN_IN_FAILED = "auth.sign_in_failed", "Sign-in failed"
+    AUTH_SIGN_IN_LOCKED = "auth.sign_in_locked", "Sign-in locked out"
+    ACCESS_DENIED = "access.denied", "Access refused"
+    ORGANIZATION_CREATE = "organization.create", "Organization created"
+    ORGANIZATION_UPDATE = "organization.update", "Organization changed"
+    ORGANIZATION_SUSPEND = "organization.suspend", "Organization suspended"
+    ORGANIZATION_RESUME = "organization.resume", "Organization resumed"
+    USER_CREATE = "user.create", "User created"
+    USER_UPDATE = "user.update", "User changed"
+    ENVIRONMENT_CREATE = "environment.create", "Environment created"
+    ENVIRONMENT_ENABLE = "environment.enable", "Environment enabled"
+    ENVIRONMENT_DISABLE = "environment.disable", "Environment disabled"
+    ENVIRONMENT_DELETE = "environment.delete", "Environment deleted"
+    ENVIRONMENT_REATTACH = "environment.reattach", "Environment re-attached"
+    MACHINE_BIND = "machine.bind", "Machine bound"
+    MACHINE_DETACH = "machine.detach", "Machine detached"
+    MACHINE_PRIMARY = "machine.primary", "Machine made primary"
+    MACHINE_NOT_PRIMARY = "machine.not_primary", "Machine no longer primary"
+    MACHINE_CLAIM = "machine.claim", "Machine claimed from another organization"
+    MACHINE_CLAIM_RELEASE = "machine.claim_release", "Machine released to its claimant"
+    MACHINE_CLAIM_REJECT = "machine.claim_reject", "Machine claim rejected"
+    LICENSE_ISSUE = "license.issue", "Key issued"
+    LICENSE_UPDATE = "license.update", "Key changed"
+    LICENSE_REVOKE = "license.revoke", "Key revoked"
+    LICENSE_DELETE = "license.delete", "Key deleted"
+    LICENSE_REVEAL = "license.reveal", "Key shown again"
+    LICENSE_ACTIVATE = "license.activate", "Key activated"
+    LICENSE_ACTIVATE_MANUAL = "license.activate_manual", "Key activated manually"
+    LICENSE_DEACTIVATE = "license.deactivate", "Key deactivated"
+    VERDICT_CACHE_CLEAR = "verdict_cache.clear", "Verdict cache cleared"
+    SIGNING_KEY_CREATE = "signing_key.create", "Signing key created"
+    SIGNING_KEY_ROTATE = "signing_key.rotate", "Signing key rotated"
+    SIGNING_KEY_RETIRE = "signing_key.retire", "Signing key retired"
+
+    @classmethod
+    def families(cls) -> list[str]:
+        """``license.``, ``machine.``...: the prefixes the filter offers as "any … action"."""
+        return sorted({value.split(".")[0] + "." for value in cls.values})
 
 
 class AuditLogImmutable(Exception):
@@ -40,7 +86,7 @@ class AuditEvent(models.Model):
         db_constraint=False,
         related_name="+",
     )
-    action = models.CharField(max_length=64, db_index=True)
+    action = models.CharField(max_length=64, db_index=True)  # one of Action (audit_record refuses others)
     object_type = models.CharField(max_length=64, blank=True)
     object_id = models.CharField(max_length=64, blank=True)
     object_repr = models.CharField(max_length=200, blank=True)
@@ -65,3 +111,29 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AuditLogImmutable("audit events cannot be deleted")
+
+    @property
+    def action_label(self) -> str:
+        """The action's name as the pages show it ("Key revoked"); an unknown one as it is stored."""
+        try:
+            return Action(self.action).label
+        except ValueError:
+            return self.action
+
+    def object_url(self) -> str:
+        """The page of the event's object, where there is one (a key, an organization, an
+        environment or machine through its organization's tab); else ""."""
+        organization = self.organization if self.organization_id else None
+        slug = organization.slug if organization is not None else ""
+        try:
+            if self.object_type == "licensekey" and self.object_id:
+                return reverse("license_detail", args=[self.object_id])
+            if self.object_type == "organization" and slug:
+                return reverse("organization_detail", args=[slug])
+            if self.object_type == "environment" and slug:
+                return reverse("organization_detail", args=[slug])
+            if self.object_type == "machine" and slug:
+                return reverse("machine_list", args=[slug]) + f"?q={self.object_id[:12]}"
+        except NoReverseMatch:
+            return ""
+        return ""

@@ -9,36 +9,14 @@ from django.db.models import Q, QuerySet
 from audit.models import AuditEvent
 from core.pages import start_of_day_utc
 
-ACTIONS = [
-    "auth.sign_in",
-    "organization.create",
-    "organization.update",
-    "organization.suspend",
-    "organization.resume",
-    "user.create",
-    "environment.create",
-    "environment.enable",
-    "environment.disable",
-    "environment.delete",
-    "environment.reattach",
-    "machine.bind",
-    "machine.detach",
-    "machine.primary",
-    "machine.not_primary",
-    "license.issue",
-    "license.update",
-    "license.revoke",
-    "license.delete",
-    "license.reveal",
-    "license.activate",
-    "license.activate_manual",
-    "license.deactivate",
-]
-
 
 def audit_events_of(organization) -> QuerySet[AuditEvent]:
     """An organization's events, newest first (the index ``audit_org_created``)."""
-    return AuditEvent.objects.filter(organization=organization).order_by("-created_at", "-id")
+    return (
+        AuditEvent.objects.filter(organization=organization)
+        .select_related("organization")
+        .order_by("-created_at", "-id")
+    )
 
 
 def audit_filter(queryset: QuerySet[AuditEvent], filters: dict) -> QuerySet[AuditEvent]:
@@ -62,7 +40,7 @@ def audit_filter(queryset: QuerySet[AuditEvent], filters: dict) -> QuerySet[Audi
 
 def recent_audit_events(organizations=None, limit: int = 10) -> list[AuditEvent]:
     """The latest events: everywhere (``organizations`` None) or in those organizations."""
-    queryset = AuditEvent.objects.order_by("-created_at", "-id")
+    queryset = AuditEvent.objects.select_related("organization").order_by("-created_at", "-id")
     if organizations is not None:
         queryset = queryset.filter(organization__in=organizations)
     return list(queryset[:limit])

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
-from audit.models import AuditEvent
+from audit.models import Action, AuditEvent
 from core.context import current_ip, current_request_id
 
 COMMAND_LINE = "system (command line)"
@@ -66,6 +66,8 @@ def audit_record(
     rows stale): every change is audited, so no hook misses one. The hooks are named by string so
     that the audit log, below every app, imports none of them.
     """
+    if action not in Action.values:
+        raise ValueError(f"unknown audit action {action!r}: add it to audit.models.Action")
     if organization is not None and action not in _NOT_A_CHANGE:
         for hook in _change_hooks():
             hook(organization.uuid)

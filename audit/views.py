@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from audit.forms import AuditFilterForm
 from audit.selectors import audit_events_of, audit_filter
-from core.pages import page_of
+from core.pages import bounded_total, page_of
 from core.time import rfc3339
 from organizations.selectors import organization_for_user
 from organizations.tabs import organization_page_context
@@ -32,10 +32,12 @@ CSV_COLUMNS = [
 
 
 def _filtered_events(request, organization):
+    """The events the filters select; none at all when the filters are wrong (a To before its From
+    must not look like an answer)."""
     form = AuditFilterForm(request.GET or None)
     queryset = audit_events_of(organization)
-    if form.is_bound and form.is_valid():
-        queryset = audit_filter(queryset, form.cleaned_data)
+    if form.is_bound:
+        queryset = audit_filter(queryset, form.cleaned_data) if form.is_valid() else queryset.none()
     return form, queryset
 
 
@@ -47,7 +49,7 @@ def organization_audit(request, slug):
     return render(
         request,
         "audit/organization_audit.html",
-        organization_page_context(request, organization, "audit", form=form, page=page),
+        organization_page_context(request, organization, "audit", form=form, page=page, total=bounded_total(queryset)),
     )
 
 

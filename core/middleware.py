@@ -7,7 +7,7 @@ import uuid
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
 
@@ -84,3 +84,22 @@ class DatabaseUnavailableMiddleware:
         response = HttpResponse(body, status=503)
         response["Retry-After"] = "5"
         return response
+
+
+class NullCharacterMiddleware:
+    """A query string with a NUL character is refused with 400 before any page sees it: PostgreSQL
+    cannot store or compare one, so a filter like ``?kind__exact=%00`` would end in a 500."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path.startswith(("/api/", "/.well-known/", "/healthz")):
+            return self.get_response(request)  # the agent API reads no query string and answers JSON itself
+        if "\x00" in request.META.get("QUERY_STRING", "") or any(
+            "\x00" in name or any("\x00" in value for value in values) for name, values in request.GET.lists()
+        ):
+            return HttpResponseBadRequest(
+                "The address contains a NUL character.", content_type="text/plain; charset=utf-8"
+            )
+        return self.get_response(request)

@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 
 PER_PAGE = 50
 MAX_PAGE = 10_000
+COUNT_CAP = 10_000  # a list's total is counted up to here ("10,000+"): an index scan of at most this many rows
 
 
 @dataclass
@@ -62,6 +63,66 @@ def page_of(queryset, request, *, per_page: int = PER_PAGE, param: str = "page")
     rows = list(queryset[offset : offset + per_page + 1])
     query = {name: value for name, value in request.GET.items() if name != param and value}
     return Page(rows=rows[:per_page], number=number, has_next=len(rows) > per_page, query=query)
+
+
+@dataclass
+class Total:
+    """How many rows a list has, as shown above it: ``1,234``, or ``10,000+`` past the cap."""
+
+    count: int
+    capped: bool
+
+    def __str__(self) -> str:
+        return f"{self.count:,}+" if self.capped else f"{self.count:,}"
+
+
+def bounded_total(queryset, cap: int = COUNT_CAP) -> Total:
+    """Count a list's rows, at most ``cap`` of them (counting all of a million would be slow)."""
+    count = queryset.order_by()[: cap + 1].count()
+    return Total(count=min(count, cap), capped=count > cap)
+
+
+@dataclass
+class Sorting:
+    """A list's order, from ``?sort=name`` or ``?sort=-name`` among the columns it offers."""
+
+    key: str
+    descending: bool
+    ordering: list[str]
+
+    @property
+    def param(self) -> str:
+        return ("-" if self.descending else "") + self.key
+
+
+def sorting_of(request, columns: dict[str, list[str]], default: str) -> Sorting:
+    """``columns`` maps a sort key to its ORDER BY fields (ascending, a unique tie-break last);
+    an unknown key gives ``default``."""
+    wanted = request.GET.get("sort") or default
+    descending = wanted.startswith("-")
+    key = wanted.lstrip("-")
+    if key not in columns:
+        descending, key = default.startswith("-"), default.lstrip("-")
+    fields = columns[key]
+    if descending:
+        fields = [field[1:] if field.startswith("-") else "-" + field for field in fields]
+    return Sorting(key=key, descending=descending, ordering=fields)
+
+
+def uuid_prefix(text: str) -> str | None:
+    """What a list's search box typed as the start of a UUID (``7c1e0a2b3``, ``7C1E0A2B-3``), as a
+    UUID's text begins (``7c1e0a2b-3``), for ``__startswith``; None if it cannot be one."""
+    hex_text = text.strip().lower().replace("-", "")
+    if not 4 <= len(hex_text) <= 32 or any(character not in "0123456789abcdef" for character in hex_text):
+        return None
+    prefix, position = "", 0
+    for length in (8, 4, 4, 4, 12):
+        part = hex_text[position : position + length]
+        if not part:
+            break
+        prefix += ("-" if prefix else "") + part
+        position += length
+    return prefix
 
 
 def form_add_service_errors(form: forms.Form, error: ValidationError) -> None:

@@ -17,3 +17,15 @@ class EnvironmentStatusForm(forms.Form):
 
 class MachinePrimaryForm(forms.Form):
     is_primary = forms.BooleanField(required=False)
+
+
+class MachineClaimForm(forms.Form):
+    uid = forms.CharField(
+        max_length=200,
+        label="Machine UID",
+        widget=forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"}),
+        help_text="As your agent shows it (licensing-agent uid); any case, spaces and dashes are fine.",
+    )
+    note = forms.CharField(
+        max_length=500, required=False, label="Why it is yours", help_text="For the vendor, who settles the claim."
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 
@@ -113,3 +114,46 @@ class Machine(models.Model):
             "product_version": self.product_version,
             "is_primary": self.is_primary,
         }
+
+
+class MachineClaim(models.Model):
+    """An organization's claim to a machine that another organization holds (machine squatting: an
+    organization can bind a machine whose fingerprint another organization's agent will use). Filed by
+    the claimant's admins with the UID their agent shows; settled by a super-admin, who can ask both."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RELEASED = "released", "Released to the claimant"
+        REJECTED = "rejected", "Rejected"
+
+    machine = models.ForeignKey(Machine, on_delete=models.PROTECT, related_name="claims")
+    claimant = models.ForeignKey("organizations.Organization", on_delete=models.PROTECT, related_name="+")
+    holder = models.ForeignKey(
+        "organizations.Organization",
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The organization that held the machine when the claim was filed.",
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+    settled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["machine", "claimant"],
+                condition=models.Q(status="open"),
+                name="machine_claim_one_open_per_claimant",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.claimant} claims {self.machine.uid[:12]}"

@@ -46,6 +46,26 @@ def environments_of(organization: Organization) -> QuerySet[Environment]:
     )
 
 
+MACHINE_SORTS = {
+    "last_seen": ["last_seen_at", "pk"],
+    "first_seen": ["first_seen_at", "pk"],
+    "hostname": ["hostname", "name", "pk"],
+}
+
+
+def machines_search(queryset: QuerySet[Machine], text: str) -> QuerySet[Machine]:
+    """Machines whose UID begins with ``text`` (as the list shows it, any case), or whose host name,
+    name or MAC address contains it."""
+    text = text.strip()
+    if not text:
+        return queryset
+    condition = Q(hostname__icontains=text) | Q(name__icontains=text) | Q(mac__icontains=text)
+    uid_start = text.lower().replace("-", "").replace(" ", "").rstrip("…")
+    if uid_start and all(character in "0123456789abcdef" for character in uid_start):
+        condition |= Q(uid__startswith=uid_start)
+    return queryset.filter(condition)
+
+
 def machines_of(organization: Organization, environment: Environment | None = None) -> QuerySet[Machine]:
     """Machines bound to ``organization`` (optionally one environment's), with the keys they hold."""
     from licenses.models import LicenseKey

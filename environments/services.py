@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import actor_label, audit_record
-from environments.models import Environment, Machine
+from environments.models import Environment, Machine, MachineClaim
 from organizations.models import Organization
 
 
@@ -144,3 +144,72 @@ def machine_set_primary(*, machine: Machine, actor, is_primary: bool) -> Machine
             after=machine.snapshot(),
         )
     return machine
+
+
+# Machine claims (machine squatting) ------------------------------------------------------------------
+
+
+@transaction.atomic
+def machine_claim_file(*, organization, actor, uid: str, note: str = "") -> MachineClaim:
+    """File ``organization``'s claim to the machine ``uid`` that another organization holds. The
+    claimant learns no more than its agent already did (``ORGANIZATION_MISMATCH``): not who holds it."""
+    from environments.fingerprint import FingerprintError, machine_uid_normalize
+
+    try:
+        uid = machine_uid_normalize(uid)
+    except FingerprintError as error:
+        raise ValidationError({"uid": str(error).capitalize() + "."}) from None
+    machine = Machine.objects.select_for_update().filter(uid=uid).first()
+    if machine is None or machine.organization_id is None:
+        raise ValidationError({"uid": "No organization holds this machine: activate it with one of your keys."})
+    if machine.organization_id == organization.pk:
+        raise ValidationError({"uid": "This machine is already yours (see the list above)."})
+    existing = MachineClaim.objects.filter(machine=machine, claimant=organization, status=MachineClaim.Status.OPEN)
+    if existing.exists():
+        return existing.get()
+    claim = MachineClaim.objects.create(
+        machine=machine,
+        claimant=organization,
+        holder_id=machine.organization_id,
+        requested_by=actor if getattr(actor, "pk", None) else None,
+        note=note.strip()[:500],
+    )
+    audit_record(
+        actor=actor,
+        action="machine.claim",
+        organization=organization,
+        object_type="machine",
+        object_id=machine.uid,
+        object_repr=f"machine {machine.uid[:16]}…",
+        after={"uid": machine.uid, "note": claim.note},
+    )
+    return claim
+
+
+@transaction.atomic
+def machine_claim_settle(*, claim: MachineClaim, actor, release: bool) -> MachineClaim:
+    """A super-admin's decision: release the machine from its holder (its keys there are released, the
+    claimant's agent can then activate) or reject the claim. Recorded in both organizations' logs."""
+    claim = MachineClaim.objects.select_for_update().select_related("machine", "claimant", "holder").get(pk=claim.pk)
+    if claim.status != MachineClaim.Status.OPEN:
+        raise ValidationError("This claim is already settled.")
+    machine = claim.machine
+    still_held = machine.organization_id == claim.holder_id
+    if release and still_held:
+        machine_detach(machine=machine, actor=actor)
+    claim.status = MachineClaim.Status.RELEASED if release else MachineClaim.Status.REJECTED
+    claim.settled_at = timezone.now()
+    claim.settled_by = actor if getattr(actor, "pk", None) else None
+    claim.save(update_fields=["status", "settled_at", "settled_by"])
+    action = "machine.claim_release" if release else "machine.claim_reject"
+    for organization in (claim.claimant, claim.holder):
+        audit_record(
+            actor=actor,
+            action=action,
+            organization=organization,
+            object_type="machine",
+            object_id=machine.uid,
+            object_repr=f"machine {machine.uid[:16]}…",
+            after={"uid": machine.uid, "claimant": claim.claimant.slug, "holder": claim.holder.slug},
+        )
+    return claim

@@ -5,17 +5,32 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from core.pages import form_add_service_errors, page_of
-from environments.forms import EnvironmentForm, EnvironmentStatusForm, MachinePrimaryForm
-from environments.models import Environment
-from environments.selectors import environment_for_user, environments_of, machine_for_user, machines_of
-from environments.services import environment_create, environment_set_status, machine_detach, machine_set_primary
-from organizations.selectors import organization_for_user
+from core.pages import bounded_total, form_add_service_errors, page_of, sorting_of
+from environments.forms import EnvironmentForm, EnvironmentStatusForm, MachineClaimForm, MachinePrimaryForm
+from environments.models import Environment, MachineClaim
+from environments.selectors import (
+    MACHINE_SORTS,
+    environment_for_user,
+    environments_of,
+    machine_for_user,
+    machines_of,
+    machines_search,
+)
+from environments.services import (
+    environment_create,
+    environment_set_status,
+    machine_claim_file,
+    machine_claim_settle,
+    machine_detach,
+    machine_set_primary,
+)
+from organizations.selectors import organization_for_user, require_super_admin
 from organizations.tabs import organization_page_context
 
 STATUS_VERBS = {
@@ -45,14 +60,26 @@ def environment_add(request, slug):
     return render(request, "organizations/organization_environments.html", context, status=400)
 
 
+# Disabling or deleting stops every agent in the environment: both are confirmed first (in a <dialog>
+# that sends ``confirm=yes``, or without script on the page this view answers).
+_CONFIRMED_STATUSES = (Environment.Status.DISABLED, Environment.Status.DELETED)
+
+
 @login_required
 def environment_status(request, slug, environment_uuid):
-    """Enable, disable, delete (soft) or re-attach. Deleting asks for confirmation first (GET)."""
+    """Enable, disable, delete (soft) or re-attach; disabling and deleting are confirmed first."""
     organization = organization_for_user(request.user, slug)
     environment = environment_for_user(request.user, organization, environment_uuid)
+    new_status = Environment.Status.DELETED
     if request.method == "POST":
         form = EnvironmentStatusForm(request.POST)
-        if form.is_valid():
+        if (
+            form.is_valid()
+            and form.cleaned_data["status"] in _CONFIRMED_STATUSES
+            and request.POST.get("confirm") != "yes"
+        ):
+            new_status = form.cleaned_data["status"]
+        elif form.is_valid():
             status = form.cleaned_data["status"]
             reattaching = environment.deleted_at is not None and status == Environment.Status.ENABLED
             try:
@@ -65,25 +92,41 @@ def environment_status(request, slug, environment_uuid):
             return redirect(organization)
     return render(
         request,
-        "environments/environment_delete_confirm.html",
-        organization_page_context(request, organization, "environments", environment=environment),
+        "environments/environment_status_confirm.html",
+        organization_page_context(
+            request, organization, "environments", environment=environment, new_status=new_status
+        ),
     )
 
 
 @login_required
-def machine_list(request, slug):
+def machine_list(request, slug, claim_form=None):
     organization = organization_for_user(request.user, slug)
     environment = None
     if request.GET.get("environment"):
         environment = environment_for_user(request.user, organization, request.GET["environment"])
-    page = page_of(machines_of(organization, environment), request)
+    sorting = sorting_of(request, MACHINE_SORTS, "-last_seen")
+    search = (request.GET.get("q") or "")[:100]
+    queryset = machines_search(machines_of(organization, environment), search).order_by(*sorting.ordering)
     environments = list(Environment.objects.filter(organization=organization).order_by("deleted_at", "name"))
     return render(
         request,
         "environments/machine_list.html",
         organization_page_context(
-            request, organization, "machines", page=page, environment=environment, environments=environments
+            request,
+            organization,
+            "machines",
+            page=page_of(queryset, request),
+            total=bounded_total(queryset),
+            sorting=sorting,
+            search=search,
+            filtered=bool(search or environment),
+            environment=environment,
+            environments=environments,
+            claim_form=claim_form or MachineClaimForm(),
+            claims=MachineClaim.objects.filter(claimant=organization).select_related("machine")[:20],
         ),
+        status=400 if claim_form is not None else 200,
     )
 
 
@@ -119,3 +162,65 @@ def machine_primary(request, slug, uid):
         state = "is now" if machine.is_primary else "is no longer"
         messages.success(request, f"Machine {machine} {state} the primary machine.")
     return redirect("machine_list", organization.slug)
+
+
+# Machine claims: a machine of ours that another organization holds -------------------------------------
+
+
+@login_required
+@require_POST
+def machine_claim(request, slug):
+    """File a claim to a machine another organization holds; a super-admin settles it."""
+    organization = organization_for_user(request.user, slug)
+    form = MachineClaimForm(request.POST)
+    if form.is_valid():
+        try:
+            machine_claim_file(
+                organization=organization,
+                actor=request.user,
+                uid=form.cleaned_data["uid"],
+                note=form.cleaned_data["note"],
+            )
+        except ValidationError as error:
+            form_add_service_errors(form, error)
+        else:
+            messages.success(request, "Claim filed: the vendor's super-admins will settle it with both organizations.")
+            return redirect("machine_list", organization.slug)
+    return machine_list(request, slug, claim_form=form)
+
+
+@login_required
+def machine_claims(request):
+    """Super-admins: the open claims (and the latest settled), with what each side has on the machine."""
+    require_super_admin(request.user)
+    claims = MachineClaim.objects.select_related("machine", "claimant", "holder", "requested_by", "settled_by")
+    return render(
+        request,
+        "environments/machine_claims.html",
+        {
+            "open_claims": list(claims.filter(status=MachineClaim.Status.OPEN).order_by("created_at", "id")[:200]),
+            "settled_claims": list(claims.exclude(status=MachineClaim.Status.OPEN).order_by("-settled_at", "-id")[:20]),
+        },
+    )
+
+
+@login_required
+@require_POST
+def machine_claim_decide(request, claim_id: int):
+    require_super_admin(request.user)
+    claim = MachineClaim.objects.filter(pk=claim_id).first()
+    if claim is None:
+        raise Http404("No such claim.")
+    release = request.POST.get("decision") == "release"
+    try:
+        machine_claim_settle(claim=claim, actor=request.user, release=release)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        if release:
+            messages.success(
+                request, f"Machine released from {claim.holder}: {claim.claimant}'s agent can activate it."
+            )
+        else:
+            messages.success(request, f"Claim of {claim.claimant} rejected; {claim.holder} keeps the machine.")
+    return redirect("machine_claims")

@@ -14,6 +14,28 @@ from licenses.services import TEMPORARY_TTL_CHOICES
 from organizations.models import Organization, User
 
 
+class KeyFilterForm(forms.Form):
+    """The filters above a list of keys (GET)."""
+
+    q = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Search",
+        help_text="Key id (the first characters shown), machine name or description",
+    )
+    status = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", "Any status"),
+            ("active", "Active"),
+            ("inactive", "Inactive"),
+            ("expired", "Expired"),
+            ("revoked", "Revoked"),
+        ],
+    )
+    ending = forms.BooleanField(required=False, label="Ending within 30 days")
+
+
 class MachineKeyForm(forms.Form):
     environment = forms.ModelChoiceField(queryset=Environment.objects.none(), to_field_name="uuid", empty_label=None)
     description = forms.CharField(max_length=500, required=False, help_text="e.g. which agent install it is for")

@@ -9,6 +9,7 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.http import Http404
 
+from core.pages import uuid_prefix
 from licenses.models import ActivationEvent, Kind, LicenseKey
 from organizations.models import Organization
 
@@ -35,14 +36,63 @@ def license_key_for_user(user, public_id, *, to_reveal: bool = False) -> License
     raise Http404("No such license key.")
 
 
+def issued_key_text(license_key: LicenseKey) -> str:
+    """The text of a key just issued, for the page that shows it once (not a "show again": that is
+    ``license_reveal``, audited)."""
+    from licenses import encryption
+
+    return encryption.decrypt(license_key.encrypted_key)
+
+
+ANY_KIND = "all"
+
+
 def keys_of(organization: Organization, kind: str) -> QuerySet[LicenseKey]:
-    """One kind of an organization's keys, newest first (the index ``license_org_kind_issued``)."""
+    """One kind of an organization's keys (``ANY_KIND``: every kind), newest first (the index
+    ``license_org_kind_issued``)."""
+    kinds = {} if kind == ANY_KIND else {"kind": kind}
     return (
         LicenseKey.objects.visible()
-        .filter(organization=organization, kind=kind)
+        .filter(organization=organization, **kinds)
         .select_related("environment", "machine", "requested_by", "issued_to")
         .order_by("-issued_at", "-id")
     )
+
+
+KEY_SORTS = {
+    "issued": ["issued_at", "id"],
+    "expires": ["expires_at", "id"],
+    "status": ["status", "-issued_at", "id"],
+    "machine_name": ["machine_name", "id"],
+}
+ENDING_SOON = timedelta(days=30)
+
+
+def keys_filtered(queryset: QuerySet[LicenseKey], organization: Organization, filters: dict, now) -> QuerySet:
+    """A list of keys narrowed by the list's filters: ``q`` (a key id's first characters, as the list
+    shows them, or text of the machine name or description), ``status`` and ``ending`` (within 30 days)."""
+    text = (filters.get("q") or "").strip()
+    if text:
+        condition = Q(machine_name__icontains=text) | Q(description__icontains=text)
+        prefix = uuid_prefix(text)
+        if prefix:
+            condition |= Q(public_id__startswith=prefix)
+        queryset = queryset.filter(condition)
+    status = filters.get("status")
+    works = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    if status == "active":
+        queryset = queryset.filter(works, status=LicenseKey.Status.ACTIVE)
+    elif status == "expired":
+        queryset = queryset.filter(status=LicenseKey.Status.ACTIVE, expires_at__lte=now)
+    elif status in (LicenseKey.Status.INACTIVE, LicenseKey.Status.REVOKED):
+        queryset = queryset.filter(status=status)
+    if filters.get("ending"):
+        soon = now + ENDING_SOON
+        own_end = Q(expires_at__gt=now, expires_at__lte=soon)
+        if now < organization.subscription_ends_at <= soon:  # machine keys end with the subscription
+            own_end |= Q(kind=Kind.MACHINE) | Q(kind=Kind.TEMPORARY)
+        queryset = queryset.filter(own_end, status=LicenseKey.Status.ACTIVE)
+    return queryset
 
 
 def _with_organization(rows, organization):

@@ -38,7 +38,11 @@ from licenses.models import (
 )
 from organizations.models import Organization
 
+MIN_TTL = timedelta(minutes=1)
 MAX_TTL = timedelta(days=365)
+TTL_RANGE_MESSAGE = "A temporary key needs a time to live between 1 minute and 365 days."
+# A server key's date: at most this many years ahead (a key meant to live longer is a subscription).
+MAX_SERVER_KEY_YEARS = 100
 TEMPORARY_TTL_CHOICES = [
     (timedelta(hours=1), "1 hour"),
     (timedelta(hours=4), "4 hours"),
@@ -83,8 +87,8 @@ def license_issue(
         if environment.deleted_at is not None:
             raise ValidationError({"environment": f"The environment {environment.name} is deleted."})
     elif kind == Kind.TEMPORARY:
-        if ttl is None or ttl <= timedelta(0) or ttl > MAX_TTL:
-            raise ValidationError({"ttl": "A temporary key needs a time to live between 1 minute and 365 days."})
+        if ttl is None or not MIN_TTL <= ttl <= MAX_TTL:
+            raise ValidationError({"ttl": TTL_RANGE_MESSAGE})
         expires_at = now + ttl
         environment = None
     elif kind == Kind.SERVER:
@@ -158,6 +162,11 @@ def _server_key_end(expires_on: date | None, *, current: datetime | None = None)
     date through edits of its description or status)."""
     if expires_on is None:
         raise ValidationError({"expires_on": "A server key needs an expiration date."})
+    today = now_utc().date()
+    if expires_on.year > today.year + MAX_SERVER_KEY_YEARS:
+        raise ValidationError(
+            {"expires_on": f"The expiration date is more than {MAX_SERVER_KEY_YEARS} years ahead: pick an earlier day."}
+        )
     expires_at = server_key_expires_at(expires_on)
     if expires_at != current and expires_on < now_utc().date():
         raise ValidationError({"expires_on": "The expiration date is in the past."})

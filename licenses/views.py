@@ -8,11 +8,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from core.pages import form_add_service_errors, page_of, secret_response
+from core.pages import bounded_total, form_add_service_errors, page_of, secret_response, sorting_of
 from licenses.forms import (
+    KeyFilterForm,
     MachineKeyForm,
     ManualActivationForm,
     RevokeForm,
@@ -23,7 +25,11 @@ from licenses.forms import (
 )
 from licenses.models import Kind, LicenseKey
 from licenses.selectors import (
+    ANY_KIND,
+    KEY_SORTS,
     history_of,
+    issued_key_text,
+    keys_filtered,
     keys_of,
     latest_trial_key,
     license_key_for_user,
@@ -48,7 +54,38 @@ LIST_KINDS = {
     Kind.TRIAL: "Trial keys",
     Kind.SERVER: "Server access keys",
     Kind.TEMPORARY: "Temporary keys",
+    ANY_KIND: "All keys",
 }
+
+
+# Post/redirect/get: a key just issued is remembered in the session by its id only, and its text is
+# shown on the page the browser is redirected to, once; a reload then shows the list without it.
+_ISSUED_KEY = "issued_key"
+
+
+def _issued_redirect(request, license_key: LicenseKey, url: str):
+    request.session[_ISSUED_KEY] = str(license_key.public_id)
+    return redirect(url)
+
+
+def _issued_once(request, organization) -> dict:
+    """``issued_key`` and ``issued_text`` of the key issued just before this page, the first time only."""
+    public_id = request.session.pop(_ISSUED_KEY, None)
+    license_key = (
+        LicenseKey.objects.visible().filter(public_id=public_id, organization=organization).first()
+        if public_id
+        else None
+    )
+    if license_key is None:
+        return {}
+    return {"issued_key": license_key, "issued_text": issued_key_text(license_key)}
+
+
+def _list_page(request, template: str, context: dict):
+    """A list page; never cached when it shows a key just issued."""
+    if context.get("issued_key") is not None:
+        return secret_response(request, template, context)
+    return render(request, template, context)
 
 
 def _page_with_organization(queryset, request, organization):
@@ -58,19 +95,38 @@ def _page_with_organization(queryset, request, organization):
     return page
 
 
+def _key_list(request, organization, kind: str, now) -> dict:
+    """A list of keys as the filters above it and its sorted column ask: the page, the total, the form."""
+    filters = KeyFilterForm(request.GET or None)
+    sorts = KEY_SORTS if kind == Kind.SERVER else {name: KEY_SORTS[name] for name in ("issued", "expires", "status")}
+    sorting = sorting_of(request, sorts, "-issued")
+    queryset = keys_of(organization, kind)
+    if filters.is_valid():
+        queryset = keys_filtered(queryset, organization, filters.cleaned_data, now)
+    queryset = queryset.order_by(*sorting.ordering)
+    return {
+        "filters": filters,
+        "filtered": any(value for name, value in request.GET.items() if name not in ("kind", "sort", "page")),
+        "sorting": sorting,
+        "total": bounded_total(queryset),
+        "page": _page_with_organization(queryset, request, organization),
+    }
+
+
 # The licenses tab: machine keys (and a read-only list of every other kind) ----------------------
 
 
 def _license_list_context(request, organization, kind, form=None, **extra):
+    now = timezone.now()
     return organization_page_context(
         request,
         organization,
         "licenses",
         kind=kind,
         kinds=LIST_KINDS,
-        page=_page_with_organization(keys_of(organization, kind), request, organization),
         form=form or MachineKeyForm(organization=organization),
-        now=timezone.now(),
+        now=now,
+        **_key_list(request, organization, kind, now),
         **extra,
     )
 
@@ -81,19 +137,20 @@ def license_list(request, slug):
     kind = request.GET.get("kind") or Kind.MACHINE
     if kind not in LIST_KINDS:
         raise Http404("No such kind of key.")
-    return render(request, "licenses/license_list.html", _license_list_context(request, organization, kind))
+    context = _license_list_context(request, organization, kind, **_issued_once(request, organization))
+    return _list_page(request, "licenses/license_list.html", context)
 
 
-def _issue_from_form(request, form, template: str, context_for, issue):
-    """Issue a key from a valid form and show it once (not cached); else the page again, with the
-    form's or the service's errors next to their fields and what the user typed."""
+def _issue_from_form(request, form, template: str, context_for, issue, done_url: str):
+    """Issue a key from a valid form and redirect to ``done_url``, which shows it once; else the page
+    again, with the form's or the service's errors next to their fields and what the user typed."""
     if form.is_valid():
         try:
-            license_key, text = license_issue(actor=request.user, **issue(form.cleaned_data))
+            license_key, _text = license_issue(actor=request.user, **issue(form.cleaned_data))
         except ValidationError as error:
             form_add_service_errors(form, error)
         else:
-            return secret_response(request, template, context_for(issued_key=license_key, issued_text=text))
+            return _issued_redirect(request, license_key, done_url)
     return render(request, template, context_for(form=form), status=400)
 
 
@@ -112,6 +169,7 @@ def machine_key_issue(request, slug):
             "environment": data["environment"],
             "description": data["description"],
         },
+        done_url=reverse("license_list", args=[organization.slug]),
     )
 
 
@@ -186,7 +244,8 @@ def _temporary_context(request, organization, form=None, **extra):
 def temporary_key_list(request, slug):
     organization = organization_for_user(request.user, slug)
     require_super_admin(request.user)
-    return render(request, "licenses/temporary_key_list.html", _temporary_context(request, organization))
+    context = _temporary_context(request, organization, **_issued_once(request, organization))
+    return _list_page(request, "licenses/temporary_key_list.html", context)
 
 
 @login_required
@@ -206,6 +265,7 @@ def temporary_key_generate(request, slug):
             "issued_to": data["issued_to"],
             "description": data["description"],
         },
+        done_url=reverse("temporary_key_list", args=[organization.slug]),
     )
 
 
@@ -213,13 +273,14 @@ def temporary_key_generate(request, slug):
 
 
 def _server_context(request, organization, form=None, **extra):
+    now = timezone.now()
     return organization_page_context(
         request,
         organization,
         "server",
         form=form or ServerKeyForm(),
-        page=_page_with_organization(keys_of(organization, Kind.SERVER), request, organization),
-        now=timezone.now(),
+        now=now,
+        **_key_list(request, organization, Kind.SERVER, now),
         **extra,
     )
 
@@ -227,7 +288,8 @@ def _server_context(request, organization, form=None, **extra):
 @login_required
 def server_key_list(request, slug):
     organization = organization_for_user(request.user, slug)
-    return render(request, "licenses/server_key_list.html", _server_context(request, organization))
+    context = _server_context(request, organization, **_issued_once(request, organization))
+    return _list_page(request, "licenses/server_key_list.html", context)
 
 
 @login_required
@@ -246,6 +308,7 @@ def server_key_generate(request, slug):
             "expires_on": data["expires_on"],
             "description": data["description"],
         },
+        done_url=reverse("server_key_list", args=[organization.slug]),
     )
 
 
@@ -307,12 +370,12 @@ def trial_key(request, slug):
     if not may_request_trial(request.user, organization):
         raise PermissionDenied("Only the organization's admins request trial keys.")
     now = timezone.now()
-    issued_key = issued_text = None
     if request.method == "POST":
-        issued_key, issued_text = license_issue(
+        license_key, _text = license_issue(
             organization=organization, kind=Kind.TRIAL, actor=request.user, description="Requested in the portal"
         )
-    latest = issued_key or latest_trial_key(organization)
+        return _issued_redirect(request, license_key, reverse("trial_key", args=[organization.slug]))
+    latest = latest_trial_key(organization)
     context = organization_page_context(
         request,
         organization,
@@ -320,13 +383,10 @@ def trial_key(request, slug):
         latest=latest,
         banner=trial_banner_text(latest, now) if latest else "",
         page=_page_with_organization(keys_of(organization, Kind.TRIAL), request, organization),
-        issued_key=issued_key,
-        issued_text=issued_text,
         now=now,
+        **_issued_once(request, organization),
     )
-    if issued_key is not None:
-        return secret_response(request, "licenses/trial_key.html", context)
-    return render(request, "licenses/trial_key.html", context)
+    return _list_page(request, "licenses/trial_key.html", context)
 
 
 # Manual activation ----------------------------------------------------------------------------------

@@ -123,6 +123,7 @@ AUDIT_CHANGE_HOOKS = ["licenses.state_cache.organization_changed"]
 MIDDLEWARE = [
     "core.middleware.RequestContextMiddleware",
     "core.middleware.SecurityHeadersMiddleware",
+    "core.middleware.NullCharacterMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

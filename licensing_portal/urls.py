@@ -26,5 +26,6 @@ urlpatterns = [
 ]
 
 # Outside /api/ the error pages are HTML (templates/404.html, 500.html); the API answers JSON itself.
+handler403 = "organizations.views.permission_denied"
 handler404 = "core.errors.not_found"
 handler500 = "core.errors.server_error"

@@ -27,7 +27,12 @@ class SignInForm(AuthenticationForm):
 
 
 class OrganizationSearchForm(forms.Form):
-    q = forms.CharField(required=False, max_length=200, label="Search", help_text="Name, slug or uuid")
+    q = forms.CharField(
+        required=False, max_length=200, label="Search", help_text="Name, slug or uuid (its first characters)"
+    )
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Organization.Status.choices])
+    edition = forms.ChoiceField(required=False, choices=[("", "Any edition"), *Edition.choices])
+    ending = forms.BooleanField(required=False, label="Subscription ends within 30 days")
 
 
 class OrganizationForm(forms.Form):
@@ -45,7 +50,10 @@ class OrganizationForm(forms.Form):
         help_text="Moves of one machine key to another machine allowed in 30 days.",
     )
 
+    same_name_anyway = forms.BooleanField(required=False, label="Yes, this is another organization of the same name")
+
     def __init__(self, *args, organization: Organization | None = None, **kwargs):
+        self.organization = organization
         if organization is not None:
             kwargs.setdefault("initial", {}).update(
                 {
@@ -61,9 +69,29 @@ class OrganizationForm(forms.Form):
         if organization is not None:
             self.fields["slug"].required = True
             self.fields["slug"].help_text = "Part of the organization's address in the portal."
+        if not self._same_name_taken():
+            del self.fields["same_name_anyway"]  # asked only when the name is already in use
+
+    def _same_name_taken(self) -> bool:
+        name = (self.data.get("name") or "").strip() if self.is_bound else ""
+        if not name:
+            return False
+        others = Organization.objects.filter(name__iexact=name)
+        if self.organization is not None:
+            others = others.exclude(pk=self.organization.pk)
+        return others.exists()
+
+    def changes(self) -> dict:
+        """The organization's fields as typed (not the confirmation)."""
+        return {name: value for name, value in self.cleaned_data.items() if name != "same_name_anyway"}
 
     def clean(self):
         data = super().clean()
+        if "same_name_anyway" in self.fields and not data.get("same_name_anyway"):
+            self.add_error(
+                "same_name_anyway",
+                f"An organization named {data.get('name', '')!r} exists already. Confirm that this is another one.",
+            )
         starts, ends = data.get("subscription_starts_at"), data.get("subscription_ends_at")
         if starts and ends and ends < starts:
             self.add_error("subscription_ends_at", "The subscription cannot end before it starts.")

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
+from core.pages import uuid_prefix
 from organizations.models import Organization
 
 
@@ -30,8 +31,16 @@ def organizations_for_user(user) -> QuerySet[Organization]:
     return Organization.objects.none()
 
 
+ORGANIZATION_SORTS = {
+    "name": ["name", "pk"],
+    "ends": ["subscription_ends_at", "pk"],
+    "created": ["created_at", "pk"],
+}
+
+
 def organization_search(queryset: QuerySet[Organization], text: str) -> QuerySet[Organization]:
-    """Organizations whose name or slug contains ``text``, or whose uuid is ``text``."""
+    """Organizations whose name or slug contains ``text``, or whose uuid is or begins with ``text``
+    (the list shows the first eight characters)."""
     text = text.strip()
     if not text:
         return queryset
@@ -39,8 +48,24 @@ def organization_search(queryset: QuerySet[Organization], text: str) -> QuerySet
     try:
         condition |= Q(uuid=uuid.UUID(text))
     except ValueError:
-        pass
+        prefix = uuid_prefix(text)
+        if prefix:
+            condition |= Q(uuid__startswith=prefix)
     return queryset.filter(condition)
+
+
+def organizations_filtered(queryset: QuerySet[Organization], filters: dict, now) -> QuerySet[Organization]:
+    """The organizations list's filters: search, status, edition, subscription ending within 30 days."""
+    from datetime import timedelta
+
+    queryset = organization_search(queryset, filters.get("q") or "")
+    if filters.get("status"):
+        queryset = queryset.filter(status=filters["status"])
+    if filters.get("edition"):
+        queryset = queryset.filter(edition=filters["edition"])
+    if filters.get("ending"):
+        queryset = queryset.filter(subscription_ends_at__gt=now, subscription_ends_at__lte=now + timedelta(days=30))
+    return queryset
 
 
 def require_super_admin(user) -> None:
@@ -54,3 +79,16 @@ def may_request_trial(user, organization: Organization) -> bool:
     if user.is_super_admin:
         return True
     return user.role == user.Role.ORG_ADMIN and user.organization_id == organization.pk
+
+
+def who_can_help(user) -> list:
+    """Who can grant ``user`` what their role refused: their organization's admins for a co-admin,
+    else the super-admins (at most five, active ones, by username)."""
+    from organizations.models import User
+
+    people = User.objects.filter(is_active=True).exclude(pk=user.pk).order_by("username")
+    if user.organization_id and user.role == User.Role.CO_ADMIN:
+        admins = list(people.filter(organization_id=user.organization_id, role=User.Role.ORG_ADMIN)[:5])
+        if admins:
+            return admins
+    return list(people.filter(role=User.Role.SUPER_ADMIN)[:5])

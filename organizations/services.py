@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from anyascii import anyascii
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -14,8 +15,9 @@ from organizations.models import Edition, Organization
 
 
 def organization_slug_for(name: str) -> str:
-    """A free slug derived from ``name`` (acme, acme-2, …)."""
-    base = slugify(name)[:70] or "organization"
+    """A free slug derived from ``name`` (acme, acme-2, …); any script is transliterated first, so
+    "Müller AG" gives ``muller-ag`` and "東京電力" ``dongjingdianli``, not an empty slug."""
+    base = slugify(anyascii(name))[:70].strip("-") or "organization"
     slug, number = base, 2
     while Organization.objects.filter(slug=slug).exists():
         slug, number = f"{base}-{number}", number + 1
@@ -32,6 +34,7 @@ def organization_create(
     slug: str = "",
     subscription_starts_at: datetime | None = None,
     subscription_ends_at: datetime | None = None,
+    transfer_limit: int | None = None,
 ) -> Organization:
     name = name.strip()
     if not name:
@@ -47,13 +50,18 @@ def organization_create(
         raise ValidationError({"subscription_ends_at": "The subscription cannot end before it starts."})
     if slug and Organization.objects.filter(slug=slug).exists():
         raise ValidationError({"slug": f"The slug {slug!r} is taken."})
-    organization = Organization.objects.create(
+    if transfer_limit is not None and transfer_limit < 0:
+        raise ValidationError({"transfer_limit": "The transfer limit cannot be negative."})
+    organization = Organization(
         name=name,
         slug=slug or organization_slug_for(name),
         edition=edition,
         subscription_starts_at=starts,
         subscription_ends_at=ends,
     )
+    if transfer_limit is not None:
+        organization.transfer_limit = transfer_limit
+    organization.save()
     audit_record(
         actor=actor,
         action="organization.create",

@@ -10,20 +10,24 @@ from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.selectors import recent_audit_events
-from core.pages import form_add_service_errors, page_of
+from core.pages import bounded_total, form_add_service_errors, page_of, sorting_of
 from environments.forms import EnvironmentForm
 from environments.selectors import environments_of
 from licenses.selectors import dashboard_numbers, temporary_keys_issued_to
 from organizations.forms import OrganizationForm, OrganizationSearchForm, OrganizationStatusForm, SignInForm
 from organizations.models import Organization
 from organizations.selectors import (
+    ORGANIZATION_SORTS,
     organization_for_user,
-    organization_search,
+    organizations_filtered,
     organizations_for_user,
     require_super_admin,
+    who_can_help,
 )
 from organizations.services import organization_create, organization_set_status, organization_update
 from organizations.tabs import organization_page_context
@@ -51,6 +55,7 @@ def dashboard(request):
         DASHBOARD_CACHE_SECONDS,
     )
     events = recent_audit_events(None if user.is_super_admin else organizations)
+    own_organization = None if user.is_super_admin else organizations.first()
     return render(
         request,
         "dashboard.html",
@@ -58,9 +63,48 @@ def dashboard(request):
             "numbers": numbers,
             "events": events,
             "now": now,
-            "own_organization": None if user.is_super_admin else organizations.first(),
+            "own_organization": own_organization,
+            "links": dashboard_links(own_organization, now),
+            "open_claims": open_machine_claims() if user.is_super_admin else 0,
         },
     )
+
+
+def open_machine_claims() -> int:
+    from environments.models import MachineClaim
+
+    return MachineClaim.objects.filter(status=MachineClaim.Status.OPEN).count()
+
+
+def dashboard_links(organization: Organization | None, now) -> dict[str, str]:
+    """Where each of the dashboard's counts is listed: an organization's own filtered lists, or for
+    a super-admin (whose counts span every organization) the filtered lists of the Django admin."""
+    from urllib.parse import urlencode
+
+    from licenses.models import Kind
+
+    if organization is not None:
+        keys = reverse("license_list", args=[organization.slug])
+        links = {label: f"{keys}?kind={value}&status=active" for value, label in Kind.choices}
+        links[Kind.SERVER.label] = reverse("server_key_list", args=[organization.slug]) + "?status=active"
+        links["expiring"] = f"{keys}?kind=all&ending=on"
+        links["organizations"] = organization.get_absolute_url()
+        return links
+    keys = reverse("admin:licenses_licensekey_changelist")
+    moment = now.isoformat(timespec="seconds")
+    links = {}
+    for value, label in Kind.choices:
+        query = {"kind__exact": value, "status__exact": "active"}
+        if value != Kind.MACHINE:  # a machine key has no end of its own
+            query["expires_at__gt"] = moment
+        links[label] = f"{keys}?{urlencode(query)}"
+    soon = (now + timedelta(days=30)).isoformat(timespec="seconds")
+    links["expiring"] = reverse("organization_list") + "?ending=on"
+    links["expiring_keys"] = (
+        f"{keys}?{urlencode({'status__exact': 'active', 'expires_at__gt': moment, 'expires_at__lte': soon})}"
+    )
+    links["organizations"] = reverse("organization_list")
+    return links
 
 
 @login_required
@@ -71,11 +115,19 @@ def organization_list(request):
             return redirect("organization_detail", user.organization.slug)
         require_super_admin(user)
     form = OrganizationSearchForm(request.GET or None)
-    queryset = Organization.objects.order_by("name", "pk")
+    sorting = sorting_of(request, ORGANIZATION_SORTS, "name")
+    queryset = Organization.objects.all()
     if form.is_valid():
-        queryset = organization_search(queryset, form.cleaned_data["q"])
-    page = page_of(queryset, request)
-    return render(request, "organizations/organization_list.html", {"form": form, "page": page})
+        queryset = organizations_filtered(queryset, form.cleaned_data, timezone.now())
+    queryset = queryset.order_by(*sorting.ordering)
+    context = {
+        "form": form,
+        "sorting": sorting,
+        "filtered": any(value for name, value in request.GET.items() if name not in ("sort", "page")),
+        "total": bounded_total(queryset),
+        "page": page_of(queryset, request),
+    }
+    return render(request, "organizations/organization_list.html", context)
 
 
 @login_required
@@ -96,11 +148,8 @@ def organization_create_view(request):
                 edition=data["edition"],
                 subscription_starts_at=data["subscription_starts_at"],
                 subscription_ends_at=data["subscription_ends_at"],
+                transfer_limit=data["transfer_limit"],
             )
-            if data["transfer_limit"] != organization.transfer_limit:
-                organization = organization_update(
-                    organization=organization, actor=request.user, transfer_limit=data["transfer_limit"]
-                )
         except ValidationError as error:
             form_add_service_errors(form, error)
         else:
@@ -116,7 +165,7 @@ def organization_edit(request, slug):
     form = OrganizationForm(request.POST or None, organization=organization)
     if request.method == "POST" and form.is_valid():
         try:
-            organization = organization_update(organization=organization, actor=request.user, **form.cleaned_data)
+            organization = organization_update(organization=organization, actor=request.user, **form.changes())
         except ValidationError as error:
             form_add_service_errors(form, error)
         else:
@@ -169,3 +218,10 @@ def organization_detail(request, slug):
             request, organization, "environments", page=page, form=EnvironmentForm(), now=timezone.now()
         ),
     )
+
+
+def permission_denied(request, exception=None):
+    """The 403 page, in the portal's layout, naming who can grant what was refused."""
+    user = getattr(request, "user", None)
+    helpers = who_can_help(user) if user is not None and user.is_authenticated else []
+    return TemplateResponse(request, "403.html", {"helpers": helpers}, status=403).render()

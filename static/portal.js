@@ -1,4 +1,5 @@
 /* The portal's only script: Copy buttons, select-all check-boxes, auto-submitting filters,
+   confirmations in a <dialog> (forms with data-confirm; without script the server asks on a page),
    and "/" to jump to the search box. Everything works without it (except copying to the
    clipboard, which falls back to selecting the text). No inline handlers: CSP-friendly. */
 (function () {
@@ -50,6 +51,45 @@
     var submit = form.querySelector("[data-selection-submit]");
     if (submit) { submit.disabled = checked === 0; }
   }
+
+  var confirmDialog = null;
+
+  function dialogFor(form) {
+    if (!confirmDialog) {
+      confirmDialog = document.createElement("dialog");
+      confirmDialog.className = "confirm-dialog";
+      confirmDialog.setAttribute("aria-labelledby", "confirm-dialog-text");
+      confirmDialog.innerHTML =
+        '<form method="dialog"><p id="confirm-dialog-text"></p><div class="actions">' +
+        '<button type="submit" value="confirm" class="button button-danger" data-dialog-confirm></button>' +
+        '<button type="submit" value="cancel" class="button button-ghost" autofocus>Cancel</button></div></form>';
+      document.body.appendChild(confirmDialog);
+    }
+    confirmDialog.querySelector("#confirm-dialog-text").textContent = form.getAttribute("data-confirm");
+    confirmDialog.querySelector("[data-dialog-confirm]").textContent =
+      form.getAttribute("data-confirm-button") || "Confirm";
+    return confirmDialog;
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.matches("form[data-confirm]") || form._portalConfirmed) { return; }
+    if (typeof HTMLDialogElement !== "function") { return; }  // the server asks on a page instead
+    event.preventDefault();
+    var dialog = dialogFor(form);
+    dialog.onclose = function () {
+      if (dialog.returnValue !== "confirm") { return; }
+      var confirm = document.createElement("input");
+      confirm.type = "hidden";
+      confirm.name = "confirm";
+      confirm.value = "yes";
+      form.appendChild(confirm);
+      form._portalConfirmed = true;
+      form.submit();
+    };
+    dialog.returnValue = "";
+    dialog.showModal();
+  });
 
   document.addEventListener("click", function (event) {
     var button = event.target.closest("button[data-copy]");

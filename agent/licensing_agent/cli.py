@@ -86,6 +86,17 @@ def _add_common(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        # The reader went away (``| head``): what it wanted is printed; say nothing more. Python
+        # flushes stdout again at exit, so point it at /dev/null first, or that flush fails too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     out = Output(as_json=args.json)
     try:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django import template
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from core.time import rfc3339
 
@@ -81,7 +82,7 @@ def short_id(value) -> str:
 @register.inclusion_tag("activations_chart.html")
 def activations_chart(points):
     """A bar chart of (day, count) pairs, drawn as inline SVG (no script, no style attributes)."""
-    width, height, top, bottom, left = 640, 180, 14, 28, 30
+    width, height, top, bottom, left = 640, 190, 16, 34, 40
     plot_height = height - top - bottom
     highest = max((count for _, count in points), default=0)
     scale_max = max(highest, 1)
@@ -107,7 +108,7 @@ def activations_chart(points):
         "width": width,
         "height": height,
         "baseline": top + plot_height,
-        "label_y": height - 8,
+        "label_y": height - 10,
         "left": left,
         "top": top,
         "highest": highest,
@@ -117,9 +118,67 @@ def activations_chart(points):
 
 
 @register.filter
+def key_ends(license_key) -> str:
+    """When a key stops working, as the user chose it: a server key "valid through" its day, a
+    revoked key "—" (it works until nothing), any other key its end in UTC."""
+    if license_key.status == "revoked":
+        return mark_safe('<span class="muted">— (revoked)</span>')
+    ends = license_key.effective_expires_at
+    if license_key.kind == "server" and isinstance(ends, datetime):
+        day = (ends.astimezone(UTC) - timedelta(days=1)).date()
+        return format_html('valid through <time datetime="{}">{}</time>', day.isoformat(), day.isoformat())
+    return utc(ends)
+
+
+@register.filter
+def bound_to(license_key) -> str:
+    """The machine a key is bound to; a revoked key is bound to nothing (and is not "free")."""
+    if license_key.status == "revoked":
+        return mark_safe('<span class="muted">—</span>')
+    if license_key.machine_id:
+        return format_html('<span title="{}">{}</span>', license_key.machine.uid, license_key.machine)
+    if license_key.kind == "temporary":
+        return "any registered machine"
+    return mark_safe('<span class="muted">free</span>')
+
+
+@register.filter
+def person(user) -> str:
+    """A user as others know them: the e-mail address, else the username."""
+    if user is None:
+        return "—"
+    return user.email or user.get_username()
+
+
+@register.filter
 def state(license_key, now=None) -> str:
     """A key's status for lists: Active, Inactive, Revoked or Expired."""
     return license_key.state_label(now or timezone.now())
+
+
+@register.simple_tag(takes_context=True)
+def sort_header(context, key: str, label: str) -> str:
+    """A column heading that sorts its list by ``key`` (again: the other way), keeping the filters."""
+    from urllib.parse import urlencode
+
+    request = context["request"]
+    sorting = context.get("sorting")
+    current = sorting is not None and sorting.key == key
+    descending = current and sorting.descending
+    query = {name: value for name, value in request.GET.items() if name not in ("sort", "page") and value}
+    query["sort"] = key if descending or not current else "-" + key
+    if current:
+        arrow, state = ("↓", "descending") if descending else ("↑", "ascending")
+        return format_html(
+            '<a class="sort sort-current" href="?{}" aria-label="{}, sorted {}">'
+            '{} <span aria-hidden="true">{}</span></a>',
+            urlencode(query),
+            label,
+            state,
+            label,
+            arrow,
+        )
+    return format_html('<a class="sort" href="?{}">{}</a>', urlencode(query), label)
 
 
 @register.filter

@@ -147,3 +147,22 @@ def test_python_dash_m_agent_from_the_repository_root():
 def test_python_dash_m_licensing_agent(tmp_path):
     result = _module("licensing_agent", "--help", cwd=REPOSITORY / "agent")
     assert result.returncode == 0 and "import-code" in result.stdout
+
+
+def test_a_reader_that_went_away_gets_no_traceback():
+    """``licensing-agent fingerprint | head -0``: the pipe is closed before the agent writes."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "agent", "fingerprint", "--product-version", "4.4.2", *MACHINE_ARGS],
+            cwd=REPOSITORY,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, result.stderr
+    assert result.returncode == 0

@@ -21,7 +21,8 @@ def test_sign_in_dashboard_and_sign_out(world, portal):
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
     expect(page.get_by_test_id("stat-organizations")).to_contain_text("2")
     expect(page.locator("svg.chart-svg rect")).to_have_count(30)
-    expect(page.get_by_test_id("audit-table")).to_contain_text("license.activate")
+    expect(page.get_by_test_id("audit-table")).to_contain_text("Key activated")
+    expect(page.get_by_role("link", name="See all audit events")).to_be_visible()
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     portal.open("/organizations/")
@@ -97,11 +98,19 @@ def test_environments_and_detach(world, portal):
     expect(page.get_by_text("Environment Sandbox added.")).to_be_visible()
 
     row = page.locator('tr[data-environment="Production"]')
-    row.get_by_role("button", name="Disable").click()
+    row.get_by_role("button", name="Disable…").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("ENVIRONMENT_DISABLED")
+    dialog.get_by_role("button", name="Cancel").click()  # asked first: nothing happened
+    expect(dialog).to_be_hidden()
+    assert portal.agent("validate", world.machine_text)["code"] == "VALID"
+    row.get_by_role("button", name="Disable…").click()
+    page.get_by_role("dialog").get_by_role("button", name="Disable Production").click()
+    expect(page.get_by_text("Environment Production disabled.")).to_be_visible()
     assert portal.agent("validate", world.machine_text)["code"] == "ENVIRONMENT_DISABLED"
     page.locator('tr[data-environment="Production"]').get_by_role("button", name="Enable").click()
-    page.locator('tr[data-environment="Sandbox"]').get_by_role("link", name="Delete…").click()
-    page.get_by_role("button", name="Delete Sandbox").click()
+    page.locator('tr[data-environment="Sandbox"]').get_by_role("button", name="Delete…").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete Sandbox").click()
     page.locator('tr[data-environment="Sandbox"]').get_by_role("button", name="Re-attach").click()
     expect(page.get_by_text("Environment Sandbox re-attached.")).to_be_visible()
 

@@ -13,7 +13,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from environments.models import Environment, Machine
+from environments.models import Environment, Machine, MachineClaim
 from licenses.models import LicenseKey
 from organizations.models import Organization
 from tests.views.conftest import ROLES
@@ -49,7 +49,7 @@ ACTIONS = {
     "environment_add": (lambda w: "/organizations/acme/environments/add/", lambda w: {"name": "Sandbox"}, MANAGERS),
     "environment_status": (
         lambda w: f"/organizations/acme/environments/{w.production.uuid}/status/",
-        lambda w: {"status": "disabled"},
+        lambda w: {"status": "disabled", "confirm": "yes"},
         MANAGERS,
     ),
     "machine_detach": (
@@ -94,6 +94,16 @@ ACTIONS = {
     ),
     "license_reveal": (lambda w: f"/keys/{w.machine_key.public_id}/reveal/", lambda w: {}, MANAGERS),
     "trial_key": (lambda w: "/organizations/acme/trial/", lambda w: {}, ORG_ADMINS),
+    "machine_claim": (
+        lambda w: "/organizations/acme/machines/claim/",
+        lambda w: {"uid": w.globex_machine.uid, "note": "ours"},
+        MANAGERS,
+    ),
+    "machine_claim_decide": (
+        lambda w: f"/machine-claims/{w.claim.pk}/",
+        lambda w: {"decision": "reject"},
+        SUPER_ONLY,
+    ),
     "manual_activation": (
         lambda w: "/activate/",
         lambda w: {"license_key": w.trial_text, "machine_uid": "AB" * 32},
@@ -105,12 +115,28 @@ NOT_ACTIONS = {"logout", "login", "password_reset", "password_reset_done", "pass
 NOT_ACTIONS |= {"password_reset_complete", "password_change", "password_change_done"}
 
 
+@pytest.fixture
+def world(world):
+    """The page tests' world, with a machine Globex holds and Acme has claimed (for the claim actions)."""
+    from environments.fingerprint import fingerprint_parse
+    from environments.services import machine_claim_file
+    from licenses.services import license_activate
+    from tests.conftest import OTHER_MACHINE
+
+    fingerprint = fingerprint_parse(OTHER_MACHINE)
+    outcome = license_activate(key_text=world.globex_text, uid=fingerprint.uid, fingerprint=fingerprint)
+    world.globex_machine = outcome.machine
+    world.claim = machine_claim_file(organization=world.acme, actor=None, uid=fingerprint.uid)
+    return world
+
+
 def state() -> tuple:
     """Everything an action could change, as one comparable value."""
     return (
         list(Organization.objects.order_by("pk").values_list("name", "status", "edition")),
         list(Environment.objects.order_by("pk").values_list("name", "enabled", "deleted_at")),
         list(Machine.objects.order_by("pk").values_list("organization", "is_primary")),
+        list(MachineClaim.objects.order_by("pk").values_list("status", "claimant")),
         list(LicenseKey.objects.order_by("pk").values_list("status", "machine", "description", "deleted_at")),
         AuditEvent.objects.exclude(action__in=["access.denied", "license.reveal"]).count(),
     )

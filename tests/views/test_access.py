@@ -67,6 +67,7 @@ PAGES = {
         lambda w: "/activate/",
         {"super_admin": OK, "org_admin": OK, "co_admin": OK, "outsider": OK, "partner": FORBIDDEN},
     ),
+    "machine claims": (lambda w: "/machine-claims/", SUPER_ONLY),
     "Django admin": (
         lambda w: "/admin/",
         {"super_admin": OK, "org_admin": REDIRECT, "co_admin": REDIRECT, "outsider": REDIRECT, "partner": REDIRECT},

@@ -210,13 +210,13 @@ def test_outsider_cannot_add_an_environment(world):
 def test_disable_delete_and_reattach_an_environment(world):
     client = world.client("org_admin")
     url = f"/organizations/acme/environments/{world.production.uuid}/status/"
-    client.post(url, {"status": "disabled"})
+    client.post(url, {"status": "disabled", "confirm": "yes"})
     assert Agent().validate(world.machine_text)["code"] == "ENVIRONMENT_DISABLED"
     client.post(url, {"status": "enabled"})
     assert Agent().validate(world.machine_text)["code"] == "VALID"
     confirm = client.get(url).content.decode()
     assert "Delete the environment Production?" in confirm and "ENVIRONMENT_DISABLED" in confirm
-    client.post(url, {"status": "deleted"})
+    client.post(url, {"status": "deleted", "confirm": "yes"})
     world.production.refresh_from_db()
     assert world.production.status == "deleted"
     assert "Re-attach" in client.get("/organizations/acme/").content.decode()
@@ -224,6 +224,21 @@ def test_disable_delete_and_reattach_an_environment(world):
     assert "Environment Production re-attached." in response.content.decode()
     world.production.refresh_from_db()
     assert world.production.status == "enabled"
+
+
+@pytest.mark.parametrize("status", ["disabled", "deleted"])
+def test_disabling_or_deleting_an_environment_asks_first(world, status):
+    client = world.client("org_admin")
+    url = f"/organizations/acme/environments/{world.production.uuid}/status/"
+    response = client.post(url, {"status": status})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "ENVIRONMENT_DISABLED" in html and 'name="confirm" value="yes"' in html
+    world.production.refresh_from_db()
+    assert world.production.status == "enabled"
+    assert Agent().validate(world.machine_text)["code"] == "VALID"
+    table = client.get("/organizations/acme/").content.decode()
+    assert table.count("data-confirm=") == 2  # Disable and Delete ask in a <dialog> first
 
 
 def test_outsider_cannot_change_an_environment(world):
@@ -288,9 +303,11 @@ def _shown_key(response) -> str:
 
 def test_issue_a_machine_key_shows_it_once_and_it_activates(world):
     response = world.client("co_admin").post(
-        "/organizations/acme/licenses/issue/", {"environment": str(world.production.uuid), "description": "Agent 2"}
+        "/organizations/acme/licenses/issue/",
+        {"environment": str(world.production.uuid), "description": "Agent 2"},
+        follow=True,
     )
-    assert response.status_code == 200
+    assert response.status_code == 200 and response.redirect_chain[0][1] == 302
     assert response["Cache-Control"] == "no-store, private"
     key = _shown_key(response)
     assert key.startswith("LP1M-")
@@ -360,7 +377,9 @@ def test_partner_shows_their_own_temporary_key_only(world):
 def test_super_admin_generates_temporary_keys(world):
     client = world.client("super_admin")
     response = client.post(
-        "/organizations/acme/temporary-keys/generate/", {"ttl": "3600", "issued_to": str(world.users["partner"].pk)}
+        "/organizations/acme/temporary-keys/generate/",
+        {"ttl": "3600", "issued_to": str(world.users["partner"].pk)},
+        follow=True,
     )
     key = _shown_key(response)
     created = LicenseKey.objects.get(
@@ -369,7 +388,9 @@ def test_super_admin_generates_temporary_keys(world):
     assert abs((created.expires_at - created.issued_at) - timedelta(hours=1)) < timedelta(seconds=2)
     assert key.startswith("LP1T-")
     assert Agent().validate(key)["code"] == "VALID"  # the agent's machine is registered to Acme
-    second = _shown_key(client.post("/organizations/acme/temporary-keys/generate/", {"ttl": str(7 * 86400)}))
+    second = _shown_key(
+        client.post("/organizations/acme/temporary-keys/generate/", {"ttl": str(7 * 86400)}, follow=True)
+    )
     assert second != key
     assert LicenseKey.objects.filter(kind="temporary", status="active").count() == 3  # many at once
 
@@ -418,6 +439,7 @@ def test_generate_server_key_records_the_requester(world):
     response = world.client("co_admin").post(
         "/organizations/acme/server-keys/generate/",
         {"machine_name": "ACME-SRV01", "expires_on": expires.isoformat(), "description": "Reports"},
+        follow=True,
     )
     key = _shown_key(response)
     created = LicenseKey.objects.get(kind="server", description="Reports")
@@ -526,7 +548,7 @@ def test_outsider_cannot_bulk_delete_acme_keys(world):
 
 def test_org_admin_requests_a_trial_key(world):
     ends = world.acme.subscription_ends_at
-    response = world.client("org_admin").post("/organizations/acme/trial/")
+    response = world.client("org_admin").post("/organizations/acme/trial/", follow=True)
     key = _shown_key(response)
     html = response.content.decode()
     assert "Trial license of Acme Corp: paid-edition features until" in html and "29 days left" in html
@@ -641,9 +663,9 @@ def test_dashboard_numbers_and_chart(world):
     assert "<svg" in html and "Activations per day" in html
     assert "1 activation" in html  # the agent's activation, today
     stat = r'data-testid="stat-organizations">\s*<span class="stat-label">Organizations</span>\s*'
-    assert re.search(stat + r'<span class="stat-value">2<', html)
+    assert re.search(stat + r'<a class="stat-value" href="/organizations/">2<', html)
     admin_html = world.client("org_admin").get("/").content.decode()
-    assert re.search(r'<span class="stat-value">1<', admin_html)
+    assert re.search(r'<a class="stat-value" href="/organizations/acme/">1<', admin_html)
     assert "Globex" not in admin_html
 
 

@@ -18,13 +18,20 @@ from licenses.services import license_activate, license_issue
 from organizations.models import Organization, User
 from organizations.services import organization_create, user_create
 
-DEMO_USERS = ("admin", "acme-admin", "acme-coadmin", "partner")
+DEMO_USERS = ("admin", "acme-admin", "acme-coadmin", "globex-admin", "partner")
 
 
 class Command(BaseCommand):
     help = "Load demo data once (idempotent) and print the super-admin's sign-in."
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--address",
+            default="127.0.0.1:8000",
+            help="host:port the portal is served at, for the printed address (scripts/serve passes PORTAL_ADDRESS)",
+        )
+
+    def handle(self, *args, address, **options):
         password_file = Path(settings.SECRETS_DIR) / "demo-sign-in.txt"
         with transaction.atomic():
             if not password_file.exists():
@@ -39,9 +46,10 @@ class Command(BaseCommand):
                     user.set_password(password)
                     user.save(update_fields=["password"])
         self.stdout.write(
-            "\n  Licensing portal demo: http://127.0.0.1:8000/\n"
+            f"\n  Licensing portal demo: http://{address}/\n"
             f"  Sign in as super-admin:  admin / {password}\n"
             f"  Organization admin:      acme-admin / {password}   (co-admin: acme-coadmin, partner: partner)\n"
+            f"  Second organization:     globex-admin / {password}   (admin of Globex)\n"
             f"  (password kept in {password_file})\n"
         )
 
@@ -55,9 +63,22 @@ class Command(BaseCommand):
             actor=None, username="admin", role=User.Role.SUPER_ADMIN, email="admin@example.com", password=password
         )
         acme_admin = user_create(
-            actor=None, username="acme-admin", role=User.Role.ORG_ADMIN, organization=acme, password=password
+            actor=None,
+            username="acme-admin",
+            role=User.Role.ORG_ADMIN,
+            organization=acme,
+            email="admin@acme.example",
+            password=password,
         )
         user_create(actor=None, username="acme-coadmin", role=User.Role.CO_ADMIN, organization=acme, password=password)
+        user_create(
+            actor=None,
+            username="globex-admin",
+            role=User.Role.ORG_ADMIN,
+            organization=globex,
+            email="admin@globex.example",
+            password=password,
+        )
         partner = user_create(actor=None, username="partner", role=User.Role.PARTNER, password=password)
         _, machine_text = license_issue(
             organization=acme, kind=Kind.MACHINE, actor=admin, environment=production, description="Agent 1"

@@ -1,0 +1,68 @@
+"""The audit page: human action names from one list of actions, objects as links, wrong filters."""
+
+from __future__ import annotations
+
+import pytest
+
+from audit.forms import AuditFilterForm
+from audit.models import Action, AuditEvent
+from audit.services import audit_record
+
+
+def test_the_filter_offers_every_action_there_is_access_denied_included():
+    offered = {value for group in AuditFilterForm().fields["action"].choices[1:] for value, _ in group[1]}
+    assert set(Action.values) <= offered
+    assert "access.denied" in offered and "access." in offered
+
+
+def test_the_writer_refuses_an_action_the_list_does_not_name(db):
+    with pytest.raises(ValueError, match="unknown audit action"):
+        audit_record(actor=None, action="license.teleport")
+
+
+def test_actions_are_shown_by_name_and_objects_link_to_their_page(world):
+    html = world.client("org_admin").get("/organizations/acme/audit/").content.decode()
+    assert "Key issued</span>" in html and "<code>license.issue</code>" not in html
+    assert f'href="/keys/{world.server_key.public_id}/"' in html
+
+
+def test_access_denied_is_filterable(world):
+    world.client("co_admin").get("/organizations/acme/trial/")
+    response = world.client("org_admin").get("/organizations/acme/audit/?action=access.denied")
+    assert response.status_code == 200
+    assert response.content.decode().count("Access refused") >= 1
+    assert "Key issued</span>" not in response.content.decode()
+
+
+def test_a_to_before_from_is_an_error_and_shows_no_rows(world):
+    assert AuditEvent.objects.filter(organization=world.acme).exists()
+    response = world.client("org_admin").get("/organizations/acme/audit/?since=2026-05-02&until=2026-05-01")
+    html = response.content.decode()
+    assert "The end date is before the start date." in html
+    assert 'data-testid="audit-table"' not in html and "No events match these filters." in html
+    csv = world.client("org_admin").get("/organizations/acme/audit.csv?since=2026-05-02&until=2026-05-01")
+    assert b"".join(csv.streaming_content).decode().strip().count("\n") == 0  # the header only
+
+
+def test_the_dashboard_shows_action_names_and_a_see_all_link(world):
+    html = world.client("org_admin").get("/").content.decode()
+    assert "Key issued" in html and 'href="/organizations/acme/audit/"' in html
+
+
+def test_every_action_the_code_writes_is_in_the_list():
+    """Each action literal next to ``action`` in the application's code is one of ``Action``."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    written = set()
+    for path in root.glob("*/**/*.py"):
+        if path.parts[len(root.parts)] in {".venv", "tests", "bench", "agent"}:
+            continue
+        text = path.read_text()
+        for line in text.splitlines():
+            if "action" in line:
+                written |= set(re.findall(r'"([a-z_]+\.[a-z_]+)"', line))
+    written = {action for action in written if not action.endswith((".py", ".html", ".json"))}
+    assert "signing_key.rotate" in written and "access.denied" in written
+    assert written <= set(Action.values), sorted(written - set(Action.values))
