@@ -186,7 +186,8 @@ def _temporary_context(request, organization, form=None, **extra):
 def temporary_key_list(request, slug):
     organization = organization_for_user(request.user, slug)
     require_super_admin(request.user)
-    return render(request, "licenses/temporary_key_list.html", _temporary_context(request, organization))
+    form = TemporaryKeyForm(initial={"issued_to": request.GET.get("issued_to")})  # a partner picked on People
+    return render(request, "licenses/temporary_key_list.html", _temporary_context(request, organization, form))
 
 
 @login_required
