@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from django.urls import reverse
 
 from accounts.forms import SingleSignOnChoiceForm, SingleSignOnForm
 from accounts.models import SingleSignOn
@@ -21,7 +22,9 @@ def sso_choose(request):
     if request.method == "POST" and form.is_valid():
         slug = form.cleaned_data["organization"]
         if SingleSignOn.objects.filter(organization__slug=slug, is_enabled=True).exists():
-            return redirect("sso_start", slug)
+            # Not a redirect: the content security policy's form-action 'self' would stop a form's
+            # redirect chain at the provider. A new page goes on by itself (and offers a link).
+            return render(request, "accounts/sso_continue.html", {"start_url": reverse("sso_start", args=[slug])})
         form.add_error("organization", "This organization has no single sign-on. Sign in with your password.")
     return render(request, "accounts/sso_choose.html", {"form": form}, status=400 if form.errors else 200)
 

@@ -37,14 +37,14 @@ def next_code(user) -> str:
     device = TOTPDevice.objects.get(user=user, confirmed=True)
     now_step = int(time.time()) // device.step
     step = max(now_step + device.drift - 1, device.last_t + 1)
-    return TOTP(device.bin_key, step=device.step, drift=step - now_step).token()
+    return f"{TOTP(device.bin_key, step=device.step, drift=step - now_step).token():06d}"
 
 
 def code_of_pending(user) -> str:
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
     device = TOTPDevice.objects.get(user=user, confirmed=False)
-    return TOTP(device.bin_key, step=device.step).token()
+    return f"{TOTP(device.bin_key, step=device.step).token():06d}"
 
 
 def sign_in(client: Client, username: str, password: str = PASSWORD, ip: str = "203.0.113.5"):
