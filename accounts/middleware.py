@@ -9,6 +9,7 @@ sign-out and static files answer. The agent API (no session) is not concerned.
 from __future__ import annotations
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -23,8 +24,14 @@ class SecondFactorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if request.path.startswith(_ALWAYS_OPEN):
+            return self.get_response(request)
         user = getattr(request, "user", None)
-        if user is None or not user.is_authenticated or request.path.startswith(_ALWAYS_OPEN):
+        try:
+            signed_in = user is not None and user.is_authenticated
+        except (OperationalError, InterfaceError):  # the database is down: the page answers its clear 503
+            return self.get_response(request)
+        if not signed_in:
             return self.get_response(request)
         if request.path.startswith(settings.STATIC_URL if settings.STATIC_URL.startswith("/") else "/static/"):
             return self.get_response(request)

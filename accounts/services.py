@@ -106,7 +106,7 @@ def invitation_create(
 
 
 def _pending(invitation: Invitation, actor: User) -> Invitation:
-    invitation = Invitation.objects.select_for_update().select_related("organization").get(pk=invitation.pk)
+    invitation = Invitation.objects.select_for_update(of=("self",)).select_related("organization").get(pk=invitation.pk)
     if invitation.accepted_at or invitation.cancelled_at:
         raise ValidationError("This invitation was accepted or cancelled already.")
     if not actor.is_super_admin and invitation.organization_id != actor.organization_id:

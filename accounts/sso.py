@@ -164,6 +164,11 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
             )
         return user
 
+    def get_userinfo(self, access_token, id_token, payload):
+        if not self.OIDC_OP_USER_ENDPOINT:  # a provider without a userinfo endpoint: the ID token's claims
+            return payload
+        return super().get_userinfo(access_token, id_token, payload)
+
     def verify_claims(self, claims):
         return bool(claims.get("email")) and claims.get("email_verified") is True
 

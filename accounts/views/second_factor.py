@@ -12,6 +12,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 
+from accounts import lockout
 from accounts.forms import EnrolForm, TokenForm
 from accounts.two_factor import (
     SESSION_HAS_DEVICE,
@@ -96,6 +97,7 @@ def second_factor_verify_view(request):
         if device is not None:
             otp_login(request, device)
             request.session.cycle_key()
+            lockout.sign_in_succeeded(user.get_username(), getattr(request, "client_ip", ""))
             return redirect(_next_url(request))
         form.add_error("token", "That code is not right, or too many tries: wait a moment and try again.")
     return render(
