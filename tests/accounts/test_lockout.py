@@ -62,8 +62,10 @@ def test_the_right_password_and_second_factor_get_through_a_wait(world, settings
     client = Client()
     assert sign_in(client, "acme-admin", PASSWORD, ip=ATTACKER).status_code == 302
     assert client.get("/")["Location"].startswith("/accounts/two-factor/verify/")  # the second step stays
-    assert client.post("/accounts/two-factor/verify/", {"token": next_code(user)}).status_code == 302
+    response = client.post("/accounts/two-factor/verify/", {"token": next_code(user)}, REMOTE_ADDR=ATTACKER)
+    assert response.status_code == 302
     assert client.get("/").status_code == 200
+    assert lockout.sign_in_wait("acme-admin", ATTACKER) == 0  # both steps passed: the wait is over
 
 
 def test_a_completed_password_reset_lifts_the_wait(world, settings):
