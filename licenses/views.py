@@ -244,7 +244,8 @@ def _temporary_context(request, organization, form=None, **extra):
 def temporary_key_list(request, slug):
     organization = organization_for_user(request.user, slug)
     require_super_admin(request.user)
-    context = _temporary_context(request, organization, **_issued_once(request, organization))
+    form = TemporaryKeyForm(initial={"issued_to": request.GET.get("issued_to")})  # a partner picked on People
+    context = _temporary_context(request, organization, form, **_issued_once(request, organization))
     return _list_page(request, "licenses/temporary_key_list.html", context)
 
 

@@ -111,10 +111,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "core",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "audit",
     "organizations",
     "environments",
     "licenses",
+    "accounts",
 ]
 
 # Called with an organization's uuid on every audited change of its data (audit.services.audit_record).
@@ -130,6 +134,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "accounts.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.middleware.DatabaseUnavailableMiddleware",
@@ -209,8 +215,44 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_MANIFEST_STRICT = False
 
-EMAIL_BACKEND = _setting("EMAIL_BACKEND", env.str, default="django.core.mail.backends.console.EmailBackend")
+# Mail (invitations, password resets): SMTP in production, see docs/PEOPLE.md.
+CONSOLE_EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+EMAIL_BACKEND = _setting(
+    "EMAIL_BACKEND", env.str, default=CONSOLE_EMAIL_BACKEND if DEBUG else "django.core.mail.backends.smtp.EmailBackend"
+)
+EMAIL_HOST = _setting("EMAIL_HOST", env.str, default="localhost")
+EMAIL_PORT = _setting("EMAIL_PORT", env.int, default=25)
+EMAIL_HOST_USER = _setting("EMAIL_HOST_USER", env.str, default="")
+EMAIL_HOST_PASSWORD = _setting("EMAIL_HOST_PASSWORD", env.str, default="")
+EMAIL_USE_TLS = _setting("EMAIL_USE_TLS", env.bool, default=False)
+EMAIL_USE_SSL = _setting("EMAIL_USE_SSL", env.bool, default=False)
+EMAIL_TIMEOUT = _setting("EMAIL_TIMEOUT", env.int, default=10)
 DEFAULT_FROM_EMAIL = _setting("DEFAULT_FROM_EMAIL", env.str, default="licensing-portal@localhost")
+# Reset and invitation links written to the log are a takeover: with DEBUG off the console backend
+# is refused unless ALLOW_CONSOLE_EMAIL says it is meant (a closed demo, a test of the deployment).
+ALLOW_CONSOLE_EMAIL = _setting("ALLOW_CONSOLE_EMAIL", env.bool, default=False)
+if not DEBUG and EMAIL_BACKEND == CONSOLE_EMAIL_BACKEND and not ALLOW_CONSOLE_EMAIL:
+    raise ImproperlyConfigured(
+        "EMAIL_BACKEND is the console backend with DEBUG off: password reset links would be written to the "
+        "log. Configure SMTP (EMAIL_HOST...) or set ALLOW_CONSOLE_EMAIL=true if that is really meant."
+    )
+
+# People (docs/PEOPLE.md): invitations, two-factor sign-in, single sign-on.
+INVITATION_DAYS = _setting("INVITATION_DAYS", env.int, default=7)
+TWO_FACTOR_REQUIRED_FOR_SUPER_ADMINS = True  # not an environment variable: super-admins always need one
+TWO_FACTOR_REQUIRED_FOR_EVERYONE = _setting("TWO_FACTOR_REQUIRED_FOR_EVERYONE", env.bool, default=False)
+OTP_TOTP_ISSUER = _setting("OTP_TOTP_ISSUER", env.str, default="Licensing portal")
+PASSWORD_RESET_LIMIT_PER_ADDRESS = _setting("PASSWORD_RESET_LIMIT_PER_ADDRESS", env.int, default=10)  # per hour
+PASSWORD_RESET_LIMIT_PER_ACCOUNT = _setting("PASSWORD_RESET_LIMIT_PER_ACCOUNT", env.int, default=3)  # per hour
+# mozilla-django-oidc: the provider's endpoints and client come from accounts.SingleSignOn rows.
+OIDC_AUTHENTICATION_CALLBACK_URL = "sso_callback"
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_RP_SCOPES = "openid email"
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = _setting("OIDC_TIMEOUT", env.int, default=10)
+OIDC_STORE_ACCESS_TOKEN = False
+OIDC_STORE_ID_TOKEN = False
+LOGIN_REDIRECT_URL_FAILURE = "login"
 
 # The portal's own rules.
 LICENSE_ISSUER = _setting("LICENSE_ISSUER", env.str, default="licensing-portal")
@@ -252,10 +294,11 @@ LOGGING = {
 # Rate limits (see README "Security"): events per window, counted in REDIS_URL when set.
 API_RATE_LIMIT_PER_IP = _setting("API_RATE_LIMIT_PER_IP", env.int, default=1200)  # per minute
 API_RATE_LIMIT_PER_KEY = _setting("API_RATE_LIMIT_PER_KEY", env.int, default=60)  # per minute
-SIGN_IN_FAILURE_LIMIT = _setting("SIGN_IN_FAILURE_LIMIT", env.int, default=5)  # per 15 minutes, per account and per IP
+# Failed sign-ins of one account from one address before the waits start (accounts/lockout.py).
+SIGN_IN_FAILURE_LIMIT = _setting("SIGN_IN_FAILURE_LIMIT", env.int, default=5)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
-AUTHENTICATION_BACKENDS = ["organizations.auth.LockoutModelBackend"]
+AUTHENTICATION_BACKENDS = ["accounts.signin.LockoutModelBackend", "accounts.sso.PortalOIDCBackend"]
 
 # A content security policy with no inline script (see core/middleware.py).
 CONTENT_SECURITY_POLICY = (

@@ -19,6 +19,7 @@ api_patterns = [
 urlpatterns = [
     *api_patterns,
     path("admin/", admin_site.urls),
+    path("", include("accounts.urls")),
     path("", include("organizations.urls")),
     path("", include("environments.urls")),
     path("", include("licenses.urls")),

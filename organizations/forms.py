@@ -1,29 +1,11 @@
-"""Forms of the organization pages and of signing in."""
+"""Forms of the organization pages."""
 
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm
 
 from core.pages import UTCDateTimeField
-from organizations.auth import sign_in_locked
 from organizations.models import Edition, Organization
-
-
-class SignInForm(AuthenticationForm):
-    """Django's sign-in form; says so plainly when the account or address is locked out
-    (the lock-out itself is ``organizations.auth.LockoutModelBackend``'s)."""
-
-    def clean(self):
-        try:
-            return super().clean()
-        except forms.ValidationError:
-            username = self.data.get("username") or ""
-            if sign_in_locked(username, getattr(self.request, "client_ip", "")):
-                raise forms.ValidationError(
-                    "Too many failed sign-ins. Wait 15 minutes or reset your password.", code="locked"
-                ) from None
-            raise
 
 
 class OrganizationSearchForm(forms.Form):

@@ -1,13 +1,9 @@
-from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import path
 
 from organizations import views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
-    path("accounts/login/", views.SignInView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("accounts/", include("django.contrib.auth.urls")),
     path("organizations/", views.organization_list, name="organization_list"),
     path("organizations/new/", views.organization_create_view, name="organization_create"),
     path("organizations/<slug:slug>/", views.organization_detail, name="organization_detail"),

@@ -1,11 +1,10 @@
-"""Pages: signing in, the dashboard, organizations (list, create, edit, suspend/resume, environments tab)."""
+"""Pages: the dashboard, organizations (list, create, edit, suspend/resume, environments tab)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from django.contrib import messages
-from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -19,7 +18,7 @@ from core.pages import bounded_total, form_add_service_errors, page_of, sorting_
 from environments.forms import EnvironmentForm
 from environments.selectors import environments_of
 from licenses.selectors import dashboard_numbers, temporary_keys_issued_to
-from organizations.forms import OrganizationForm, OrganizationSearchForm, OrganizationStatusForm, SignInForm
+from organizations.forms import OrganizationForm, OrganizationSearchForm, OrganizationStatusForm
 from organizations.models import Organization
 from organizations.selectors import (
     ORGANIZATION_SORTS,
@@ -33,11 +32,6 @@ from organizations.services import organization_create, organization_set_status,
 from organizations.tabs import organization_page_context
 
 DASHBOARD_CACHE_SECONDS = 60  # the key counts scan every key: at most once a minute per scope
-
-
-class SignInView(auth_views.LoginView):
-    form_class = SignInForm
-    redirect_authenticated_user = True
 
 
 @login_required

@@ -49,6 +49,13 @@ def _audit_maintenance_flush():
     DatabaseOperations.execute_sql_flush = original
 
 
+@pytest.fixture(autouse=True)
+def _super_admins_sign_in_without_a_second_factor(settings):
+    """The suite signs super-admins in with a password (or force_login) only; tests/accounts turns the
+    portal's requirement (TWO_FACTOR_REQUIRED_FOR_SUPER_ADMINS, always on outside tests) back on."""
+    settings.TWO_FACTOR_REQUIRED_FOR_SUPER_ADMINS = False
+
+
 def pytest_collection_modifyitems(config, items):
     if connection.vendor != "postgresql":
         skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL); CI runs it")

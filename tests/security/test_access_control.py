@@ -27,6 +27,15 @@ ORG_ADMINS = {**MANAGERS, "co_admin": FORBIDDEN}
 # The page is open to every manager; another organization's key is "No such license key" (400).
 SIGNED_IN_MANAGERS = {**MANAGERS, "outsider": 400, "partner": FORBIDDEN}
 EVERYONE_SIGNED_IN = {role: ALLOWED for role in MANAGERS}
+# The people pages: super-admins, and each organization's admin for their own organization.
+PEOPLE = {
+    "super_admin": ALLOWED,
+    "org_admin": ALLOWED,
+    "co_admin": FORBIDDEN,
+    "outsider": ALLOWED,
+    "partner": FORBIDDEN,
+}
+PEOPLE_OF_ACME = {**PEOPLE, "outsider": MISSING}
 
 
 def soon() -> str:
@@ -109,10 +118,44 @@ ACTIONS = {
         lambda w: {"license_key": w.trial_text, "machine_uid": "AB" * 32},
         SIGNED_IN_MANAGERS,
     ),
+    "invitation_create": (
+        lambda w: "/people/invite/",
+        lambda w: {"email": "new.colleague@example.com", "role": "co_admin", "organization": w.acme.pk},
+        PEOPLE,
+    ),
+    "invitation_resend": (
+        lambda w: f"/people/invitations/{w.invitation.uuid}/resend/",
+        lambda w: {},
+        PEOPLE_OF_ACME,
+    ),
+    "invitation_cancel": (
+        lambda w: f"/people/invitations/{w.invitation.uuid}/cancel/",
+        lambda w: {},
+        PEOPLE_OF_ACME,
+    ),
+    "user_role": (
+        lambda w: f"/people/{w.users['co_admin'].pk}/role/",
+        lambda w: {"role": "org_admin", "organization": w.acme.pk},
+        PEOPLE_OF_ACME,
+    ),
+    "user_active": (
+        lambda w: f"/people/{w.users['co_admin'].pk}/active/",
+        lambda w: {"active": "false"},
+        PEOPLE_OF_ACME,
+    ),
+    "user_second_factor_reset": (
+        lambda w: f"/people/{w.users['co_admin'].pk}/second-factor-reset/",
+        lambda w: {},
+        {**PEOPLE_OF_ACME, "org_admin": FORBIDDEN},
+    ),
+    "recovery_codes_renew": (lambda w: "/accounts/two-factor/recovery-codes/", lambda w: {}, EVERYONE_SIGNED_IN),
 }
 # URL names that change nothing or belong to Django's own, separately tested flows.
 NOT_ACTIONS = {"logout", "login", "password_reset", "password_reset_done", "password_reset_confirm"}
 NOT_ACTIONS |= {"password_reset_complete", "password_change", "password_change_done"}
+# Signing in and accepting an invitation (before one is signed in): tests/accounts.
+NOT_ACTIONS |= {"invitation_accept", "second_factor_verify", "second_factor_enrol", "sso_choose", "sso_start"}
+NOT_ACTIONS |= {"sso_callback", "sso_edit"}  # sso_edit: reads the provider's discovery; tests/accounts/test_sso.py
 
 
 @pytest.fixture
@@ -132,8 +175,13 @@ def world(world):
 
 def state() -> tuple:
     """Everything an action could change, as one comparable value."""
+    from accounts.models import Invitation
+    from organizations.models import User
+
     return (
         list(Organization.objects.order_by("pk").values_list("name", "status", "edition")),
+        list(User.objects.order_by("pk").values_list("role", "organization", "is_active")),
+        list(Invitation.objects.order_by("pk").values_list("token_digest", "cancelled_at")),
         list(Environment.objects.order_by("pk").values_list("name", "enabled", "deleted_at")),
         list(Machine.objects.order_by("pk").values_list("organization", "is_primary")),
         list(MachineClaim.objects.order_by("pk").values_list("status", "claimant")),

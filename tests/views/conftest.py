@@ -63,6 +63,16 @@ class World:
             ),
             "partner": user_create(actor=None, username="partner", role=User.Role.PARTNER, password=PASSWORD),
         }
+        from accounts.models import Invitation, token_digest
+
+        self.invitation = Invitation.objects.create(  # pending, to Acme
+            email="invited@acme.example",
+            role=User.Role.CO_ADMIN,
+            organization=self.acme,
+            token_digest=token_digest("an invitation of the world"),
+            sent_at=timezone.now(),
+            expires_at=timezone.now() + timedelta(days=7),
+        )
         admin = self.users["super_admin"]
         self.machine_key, self.machine_text = license_issue(
             organization=self.acme, kind=Kind.MACHINE, actor=admin, environment=self.production, description="Agent 1"

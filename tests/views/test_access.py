@@ -26,6 +26,8 @@ SUPER_ONLY = {
     "partner": FORBIDDEN,
 }
 EVERYONE = {"super_admin": OK, "org_admin": OK, "co_admin": OK, "outsider": OK, "partner": OK}
+# The people pages: super-admins, and each organization's admin for their own organization.
+PEOPLE = {"super_admin": OK, "org_admin": OK, "co_admin": FORBIDDEN, "outsider": OK, "partner": FORBIDDEN}
 
 PAGES = {
     "dashboard": (lambda w: "/", EVERYONE),
@@ -75,6 +77,23 @@ PAGES = {
     "Django admin, audit events": (lambda w: "/admin/audit/auditevent/", {"super_admin": OK, "org_admin": REDIRECT}),
     "Django admin, keys": (lambda w: "/admin/licenses/licensekey/", {"super_admin": OK, "co_admin": REDIRECT}),
     "Django admin, users": (lambda w: "/admin/organizations/user/", {"super_admin": OK, "partner": REDIRECT}),
+    "people": (lambda w: "/people/", PEOPLE),
+    "people, search": (lambda w: "/people/?q=acme", PEOPLE),
+    "invite someone": (lambda w: "/people/invite/", PEOPLE),
+    "a co-admin's page": (lambda w: f"/people/{w.users['co_admin'].pk}/", {**PEOPLE, "outsider": MISSING}),
+    "a super-admin's page": (
+        lambda w: f"/people/{w.users['super_admin'].pk}/",
+        {**PEOPLE, "org_admin": MISSING, "outsider": MISSING},
+    ),
+    "a partner's temporary key": (
+        lambda w: f"/people/{w.users['partner'].pk}/temporary-key/?organization=acme",
+        {**SUPER_ONLY, "super_admin": REDIRECT},
+    ),
+    "single sign-on settings": (lambda w: "/people/single-sign-on/", SUPER_ONLY),
+    "single sign-on of an organization": (lambda w: "/people/single-sign-on/acme/", SUPER_ONLY),
+    "two-factor sign-in": (lambda w: "/accounts/two-factor/", EVERYONE),
+    "two-factor enrolment": (lambda w: "/accounts/two-factor/enrol/", EVERYONE),
+    "second factor (none enrolled)": (lambda w: "/accounts/two-factor/verify/", {r: REDIRECT for r in EVERYONE}),
 }
 
 CASES = [
