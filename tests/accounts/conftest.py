@@ -12,7 +12,7 @@ from django.core.cache import cache
 from django.test import Client
 from django_otp.oath import TOTP
 
-from tests.views.conftest import PASSWORD, World  # noqa: F401 - PASSWORD is used by the tests
+from tests.conftest import PASSWORD, World  # noqa: F401 - PASSWORD is used by the tests
 
 
 @pytest.fixture(autouse=True)

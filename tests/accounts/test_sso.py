@@ -11,8 +11,8 @@ from accounts.models import SingleSignOn
 from accounts.sso import sso_connection_save
 from audit.models import AuditEvent
 from organizations.models import User
+from tests.conftest import World
 from tests.support.oidc_provider import oidc_provider, sign_in_through
-from tests.views.conftest import World
 
 pytestmark = pytest.mark.slow
 

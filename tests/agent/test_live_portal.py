@@ -134,7 +134,7 @@ def test_a_renamed_machine_is_a_fingerprint_mismatch(activated, portal, make_age
 
 
 def test_manual_activation_with_a_code(machine_key, portal, make_agent, settings):
-    # pages render static URLs: no collectstatic manifest in a test run (as tests/views/conftest.py does)
+    # pages render static URLs: no collectstatic manifest in a test run (as tests/conftest.py does)
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -17,8 +17,7 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's event
 
 import pytest
 
-from tests.conftest import FINGERPRINT
-from tests.views.conftest import PASSWORD, World
+from tests.conftest import FINGERPRINT, PASSWORD, World
 
 RESULTS = Path(__file__).resolve().parents[2] / "test-results"
 CHROMIUM = "/usr/bin/chromium"

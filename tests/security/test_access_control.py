@@ -1,6 +1,6 @@
 """Every state-changing URL of the portal, for every role: the answer each must get, and nothing
 changed for those refused. Without a CSRF token every one of them is refused, even for a super-admin.
-(The read-only pages are in tests/views/test_access.py; a completeness check below ties both to the URLconf.)
+(The read-only pages are in tests/security/test_page_access.py; a completeness check below ties both to the URLconf.)
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from audit.models import AuditEvent
 from environments.models import Environment, Machine, MachineClaim
 from licenses.models import LicenseKey
 from organizations.models import Organization
-from tests.views.conftest import ROLES
-from tests.views.test_access import PAGES
+from tests.conftest import ROLES
+from tests.security.test_page_access import PAGES
 
 ALLOWED, FORBIDDEN, MISSING = "allowed", 403, 404
 MANAGERS = {"super_admin": ALLOWED, "org_admin": ALLOWED, "co_admin": ALLOWED, "outsider": MISSING, "partner": MISSING}

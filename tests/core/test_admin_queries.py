@@ -18,7 +18,7 @@ from core.admin import CappedCountPaginator
 from environments.models import Environment, Machine
 from licenses.models import ActivationEvent, LicenseKey
 from organizations.models import Organization, User
-from tests.views.test_queries import MAX_QUERIES, add_keys, count_queries
+from tests.core.test_page_queries import MAX_QUERIES, add_keys, count_queries
 
 MORE_THAN_A_PAGE = 120  # the admin shows 100 rows a page
 

@@ -6,8 +6,10 @@ A 404 (not a 403) answers anyone asking for another organization's objects, so i
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 
-from tests.views.conftest import ROLES
+from environments.models import Environment
+from tests.conftest import ROLES
 
 OK, FORBIDDEN, MISSING, SIGN_IN, REDIRECT = 200, 403, 404, "sign-in", 302
 MANAGERS = {"super_admin": OK, "org_admin": OK, "co_admin": OK, "outsider": MISSING, "partner": MISSING}
@@ -185,3 +187,25 @@ def test_keys_are_never_stored_readable_in_the_django_admin(world):
         world.client("super_admin").get(f"/admin/licenses/licensekey/{world.machine_key.pk}/change/").content.decode()
     )
     assert world.machine_text not in html and world.machine_key.encrypted_key not in html
+
+
+def test_state_changing_requests_need_a_csrf_token(world):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.users["super_admin"])
+    response = client.post("/organizations/acme/environments/add/", {"name": "Staging"})
+    assert response.status_code == 403
+    assert not Environment.objects.filter(name="Staging").exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/organizations/acme/environments/add/",
+        "/organizations/acme/licenses/issue/",
+        "/organizations/acme/temporary-keys/generate/",
+        "/organizations/acme/server-keys/generate/",
+        "/organizations/acme/server-keys/delete/",
+    ],
+)
+def test_actions_are_post_only(world, url):
+    assert world.client("super_admin").get(url).status_code == 405
