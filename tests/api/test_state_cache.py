@@ -25,28 +25,10 @@ from organizations.models import Organization
 from organizations.services import organization_update
 from tests.api.test_hot_path import statement_kind
 from tests.conftest import OTHER_MACHINE, Agent, command
-from tests.support.servers import redis_available
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 pytestmark = pytest.mark.postgres  # the temporary key's machine row is cached on PostgreSQL only
-
-
-@pytest.fixture
-def cache_on(settings):
-    """The default cache in a real Redis, under a prefix of this test's own."""
-    if not redis_available(REDIS_URL):
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": f"verdict-test-{uuid.uuid4().hex[:10]}",
-        }
-    }
-    settings.LICENSE_STATE_CACHE_SECONDS = 3600
-    assert state_cache.is_on()
-    return settings
 
 
 @pytest.fixture
