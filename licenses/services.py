@@ -707,8 +707,13 @@ def _activation(
     now: datetime,
     prefetch: state_cache.Prefetch | None = None,
 ) -> AgentOutcome:
-    """Activation under locks: the key, then the machine (created if new)."""
+    """Activation under locks: the key, then the machine (created if new).
+
+    The call's time is taken once the key is locked, so that its history row is never older than a
+    row that a change holding the lock before it committed (history reads in commit order).
+    """
     license_key = license_find(key_text, for_update=True)
+    now = now_utc()
     if license_key is None:
         return AgentOutcome(Verdict(Code.NOT_FOUND, "No such license key."), now=now)
     machine = _machine_for(license_key, uid, for_update=True)
@@ -886,8 +891,8 @@ def _machine_seen(
 @transaction.atomic
 def license_deactivate(*, key_text: str, uid: str, fingerprint: Fingerprint) -> AgentOutcome:
     """Release this machine's binding; the machine itself stays bound to its organization."""
-    now = now_utc()
     license_key = license_find(key_text, for_update=True)
+    now = now_utc()  # after the lock: see _activation
     if license_key is None:
         return AgentOutcome(Verdict(Code.NOT_FOUND, "No such license key."), now=now)
     machine = _machine_for(license_key, uid)

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import transaction
 
 from licensing_portal import ratelimit
@@ -59,9 +60,9 @@ if #KEYS == counters then
     return {0}
 end
 local function generation(key)
-    local value = redis.call('GETEX', key, 'EX', ARGV[2 * counters + 3])
+    local value = redis.call('GETEX', key, 'EX', ARGV[3 * counters + 3])
     if not value then
-        redis.call('SET', key, ARGV[2 * counters + 2], 'NX', 'EX', ARGV[2 * counters + 3])
+        redis.call('SET', key, ARGV[3 * counters + 2], 'NX', 'EX', ARGV[3 * counters + 3])
         value = redis.call('GET', key)
     end
     return value
@@ -187,10 +188,13 @@ def prefetch(
         reply = runner.run(_PREFETCH_SCRIPT, keys, arguments)
     except Exception:  # Redis is down: fail open on the limits, read the database
         logger.exception("verdict cache unavailable; not limiting, reading the database")
+        _process.doubt = True
         return Prefetch(retry_after=0)
     refused = ratelimit.refused_by(checks, reply, now) if counted else 0
     if refused or len(reply) == 1:
         return Prefetch(retry_after=refused)
+    if organization in _distrusted(now):  # a change Redis has not heard of yet: read the database
+        return Prefetch(retry_after=0)
     _, generation, key_entry, machine_entry, seen = reply
     return Prefetch(
         retry_after=0,
@@ -228,6 +232,7 @@ def store(found: Prefetch | None, *, key_row: tuple | None = None, machine_row: 
         pipeline.execute()
     except Exception:  # noqa: BLE001 - a cache that cannot be written is only slower
         logger.warning("verdict cache: could not store rows", exc_info=True)
+        _process.doubt = True
 
 
 def seen_claim(uid: str, now: datetime) -> bool:
@@ -287,11 +292,70 @@ def seen_recorded(uids: list[str], at: datetime) -> None:
 
 
 def organization_changed(organization_id: uuid.UUID | str) -> None:
-    """Every entry of this organization is stale: now (inside the change's transaction) and once it commits."""
+    """Every entry of this organization is stale: now (inside the change's transaction) and once it commits.
+
+    The change's transaction also records the renewal as pending (``PendingCacheRenewal``), and the
+    record goes once Redis has confirmed the renewal after the commit. If Redis cannot be reached
+    (or this process dies first), the record stays, and every worker that finds it renews the
+    generation itself or, until that succeeds, answers the organization from the database.
+    """
     if _runner() is None:
         return
+    from licenses.cache_renewals import PendingCacheRenewal  # a model: loaded after the apps
+
     _renew(_generation(organization_id))
-    transaction.on_commit(lambda: _renew(_generation(organization_id)))
+    pending = PendingCacheRenewal.objects.create(organization_uuid=organization_id)
+
+    def confirm() -> None:
+        if _renew(_generation(organization_id)):
+            PendingCacheRenewal.objects.filter(pk=pending.pk).delete()
+
+    transaction.on_commit(confirm)
+
+
+class _ProcessState:
+    """What this process knows of the renewals pending in PostgreSQL."""
+
+    def __init__(self) -> None:
+        self.checked_at = 0.0  # when it last read them
+        self.doubt = False  # Redis failed a call since: read them again before trusting an entry
+        self.distrusted: frozenset[str] = frozenset()  # organizations whose renewal is still pending
+
+
+_process = _ProcessState()
+
+
+def _distrusted(now: float) -> frozenset[str]:
+    """The organizations whose entries must not be used now: those whose renewal is still pending.
+
+    Read from PostgreSQL at most every ``LICENSE_STATE_CACHE_RECHECK_SECONDS`` (the table is empty
+    unless a renewal failed), and at once after this process saw Redis fail. Each pending renewal
+    found is made here; those that fail again stay distrusted.
+    """
+    if not _process.doubt and now - _process.checked_at < settings.LICENSE_STATE_CACHE_RECHECK_SECONDS:
+        return _process.distrusted
+    from licenses.cache_renewals import PendingCacheRenewal
+
+    _process.doubt = False
+    distrusted, renewed = set(), set()
+    for pk, organization in PendingCacheRenewal.objects.values_list("pk", "organization_uuid"):
+        if _renew(_generation(organization)):
+            PendingCacheRenewal.objects.filter(pk=pk).delete()
+            renewed.add(str(organization))
+        else:
+            distrusted.add(str(organization))
+    _process.checked_at, _process.distrusted = now, frozenset(distrusted)
+    return _process.distrusted | renewed  # the caller's entries were read before these renewals
+
+
+def forget_process_state(**kwargs) -> None:
+    """Forget what this process knows of pending renewals (a new worker; a change of CACHES)."""
+    global _process  # noqa: PLW0603 - one state per process
+    if kwargs.get("setting", "CACHES") == "CACHES":
+        _process = _ProcessState()
+
+
+setting_changed.connect(forget_process_state)
 
 
 def clear() -> bool:
@@ -309,10 +373,10 @@ def _renew(generation: str) -> bool:
             return True
         except Exception:  # noqa: BLE001, PERF203 - retried once, then reported
             continue
+    _process.doubt = True
     logger.error(
-        "verdict cache: could not renew the generation %s; entries may be stale for up to %s s"
-        " (run manage.py clear_verdict_cache)",
+        "verdict cache: could not renew the generation %s; its organization is answered from the database"
+        " until a worker can (a pending renewal in PostgreSQL)",
         generation,
-        settings.LICENSE_STATE_CACHE_SECONDS,
     )
     return False

@@ -123,7 +123,10 @@ def test_a_verdict_about_another_machine_is_no_answer(tmp_path, relay, org):
     assert bound.activate(key["key"]).code == "VALID"
     copy = make_agent(tmp_path, relay.url, "copy.json", hostname="acme-copy")
     bound_fingerprint = bound.fingerprint().as_request() if hasattr(bound.fingerprint(), "as_request") else None
-    relay.rewrite = lambda request: {**request, "fingerprint": {**request["fingerprint"], "hostname": MACHINE["hostname"]}}
+    relay.rewrite = lambda request: {
+        **request,
+        "fingerprint": {**request["fingerprint"], "hostname": MACHINE["hostname"]},
+    }
     del bound_fingerprint
     status = copy.activate(key["key"])
     assert status.code != "VALID"

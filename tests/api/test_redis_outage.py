@@ -11,8 +11,9 @@ import pytest
 from django.core.cache import cache
 
 from licenses import state_cache
+from licenses.models import LicenseKey, PendingCacheRenewal
 from tests.api.test_state_cache import warm
-from tests.conftest import Agent, command
+from tests.conftest import OTHER_MACHINE, Agent, command
 from tests.support.redis_server import Link, redis_server
 
 pytestmark = pytest.mark.postgres  # as the cache tests: PostgreSQL is what production runs
@@ -85,5 +86,12 @@ def test_another_worker_refuses_the_stale_entries_too(link, db, machine_key):
     link.restore()
     state_cache.forget_process_state()  # this process now knows what a fresh worker knows
     assert agent.validate(machine_key["key"])["code"] == "REVOKED"
-    # Once a worker has renewed the organization's generation, the cache serves it again.
-    warm(agent, machine_key["key"])
+    # The worker renewed the organization's generation: nothing is pending, the cache serves again.
+    assert not PendingCacheRenewal.objects.exists()
+    other = command("issue_key", organization_of(machine_key), "--kind", "machine", "--environment", "Production")
+    assert Agent(fingerprint=OTHER_MACHINE).activate(other["key"])["code"] == "VALID"
+    warm(Agent(fingerprint=OTHER_MACHINE), other["key"])
+
+
+def organization_of(issued: dict) -> str:
+    return str(LicenseKey.objects.get(public_id=issued["id"]).organization.uuid)

@@ -14,9 +14,10 @@ from tests.api.test_transport import assert_error
 from tests.conftest import FINGERPRINT, Agent
 
 
-def nested(depth: int):
+def nested(levels: int):
+    """``levels`` arrays and objects inside each other."""
     value: object = "x"
-    for level in range(depth - 1):
+    for level in range(levels):
         value = [value] if level % 2 else {"a": value}
     return value
 
@@ -25,7 +26,8 @@ def nested(depth: int):
 @pytest.mark.parametrize("depth", [33, 5000])
 def test_a_body_nested_deeper_than_32_levels_is_a_bad_request(machine_key, depth):
     body = {"license_key": machine_key["key"], "fingerprint": FINGERPRINT, "extra": nested(depth - 1)}
-    response = Client().post("/api/v1/validate", json.dumps(body) if depth < 900 else _deep_text(depth), content_type="application/json")
+    text = json.dumps(body) if depth < 900 else _deep_text(depth)
+    response = Client().post("/api/v1/validate", text, content_type="application/json")
     detail = assert_error(response, 400, "BAD_REQUEST")
     assert "32" in detail
 
@@ -83,9 +85,13 @@ def _raw_request(url: str, request: bytes) -> bytes:
 def _chunked(path: str, body: bytes, host: str) -> bytes:
     chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:40], body[40:]))
     return (
-        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-    ).encode() + chunks + b"0\r\n\r\n"
+        (
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        ).encode()
+        + chunks
+        + b"0\r\n\r\n"
+    )
 
 
 @pytest.mark.django_db(transaction=True)
