@@ -20,9 +20,7 @@ generation, for changes made to the database by hand. Entries also expire after
 ``LICENSE_STATE_CACHE_SECONDS`` (default an hour): the bound on staleness if a process died between
 its commit and the generation write, or Redis was out of its reach at that moment.
 
-"Last seen": each machine's last written time is kept in Redis too (``seen:<uid>``), so that a
-cached heartbeat knows whether its once-a-minute write is due; ``seen_claim`` lets exactly one
-request make each write.
+"Last seen" is not cached here: ``licenses.agent_api.seen`` records it.
 """
 
 from __future__ import annotations
@@ -35,7 +33,6 @@ import pickle
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -46,13 +43,13 @@ from licensing_portal import ratelimit
 logger = logging.getLogger(__name__)
 
 # Goes on from ratelimit.COUNT_SCRIPT (the rate-limit counters, KEYS[1..ARGV[1]]) if the key is
-# looked up. Then KEYS: its entry, the global generation, its organization's generation, its
-# machine's "last seen" and, for a temporary key, the entry of the machine it runs on; the ARGV after
+# looked up. Then KEYS: its entry, the global generation, its organization's generation and, for a
+# temporary key, the entry of the machine it runs on; the ARGV after
 # the counters' hold a fresh generation (used where none exists yet) and the generations' lifetime,
 # renewed on every read (``GETEX``): a generation no call has read for that long goes, as its entries
 # have, and one for an organization that has none (a key made up for a real or invented one) does
 # not stay for good.
-# Returns {refused counter} or {0, generation, key entry, machine entry, last seen}.
+# Returns {refused counter} or {0, generation, key entry, machine entry}.
 _PREFETCH_SCRIPT = (
     ratelimit.COUNT_SCRIPT
     + """
@@ -76,23 +73,12 @@ local function entry(key)
     return false
 end
 local machine = false
-if #KEYS >= counters + 5 then
-    machine = entry(KEYS[counters + 5])
+if #KEYS >= counters + 4 then
+    machine = entry(KEYS[counters + 4])
 end
-return {0, current, entry(KEYS[counters + 1]), machine, redis.call('GET', KEYS[counters + 4]) or false}
+return {0, current, entry(KEYS[counters + 1]), machine}
 """
 )
-
-# Record a "last seen" write at ARGV[1] (epoch seconds) unless one was recorded less than
-# ARGV[2] seconds before it. Returns 1 if this caller is to write.
-_SEEN_CLAIM_SCRIPT = """
-local last = tonumber(redis.call('GET', KEYS[1]))
-if last and tonumber(ARGV[1]) - last < tonumber(ARGV[2]) then
-    return 0
-end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
-return 1
-"""
 
 
 @dataclass
@@ -106,7 +92,6 @@ class Prefetch:
     generation: bytes | None = None
     key_row: tuple | None = None  # the cached row of the key's verdict query
     machine_row: tuple | None = None  # a temporary key's: the cached row of its machine query
-    seen_at: float | None = None  # the machine's last "last seen" write known to Redis
 
     @property
     def usable(self) -> bool:
@@ -114,7 +99,7 @@ class Prefetch:
 
 
 # The names of the cache's Redis keys (under the cache's prefix): a key's entry, a temporary key's
-# machine entry, the global and each organization's generation, a machine's last "last seen" write.
+# machine entry, the global and each organization's generation.
 # Entries are named after the layout of the rows they hold, so that a release whose models have other
 # columns never reads rows that another release cached (during a rolling deploy both run at once).
 def _entry(digest: str) -> str:
@@ -130,11 +115,17 @@ ROW_FORMAT = 1  # raise it when the cached entries change shape in a way the row
 
 @functools.cache
 def row_layout() -> str:
-    """A short digest of what the cached rows are made of: the verdict lookups' SQL (every column, in
-    order) and their fields' types, as ``licenses.services`` reads them."""
-    from licenses.services import cached_row_layout  # services builds on this module
+    """A short digest of what the cached rows are made of: the two lookups' SQL (every column, in
+    order) and their models' fields' types, as ``licenses.agent_api.flow`` reads them."""
+    from environments.models import Machine
+    from licenses.agent_api import sql
+    from licenses.models import LicenseKey
+    from organizations.models import Organization
 
-    return hashlib.sha256(f"{ROW_FORMAT}\n{cached_row_layout()}".encode()).hexdigest()[:8]
+    models = (LicenseKey, Organization, LicenseKey._meta.get_field("environment").related_model, Machine)
+    types = [field.get_internal_type() for model in models for field in model._meta.concrete_fields]
+    layout = "\n".join([str(ROW_FORMAT), sql.VERDICT_BY_DIGEST, sql.REGISTERED_MACHINE, *types])
+    return hashlib.sha256(layout.encode()).hexdigest()[:8]
 
 
 def _generation(organization: uuid.UUID | str | None = None) -> str:
@@ -145,10 +136,6 @@ def _generation_seconds() -> int:
     """How long a generation lasts unread: twice an entry's lifetime (an entry read under it is at
     most that old), so no generation goes while an entry of it could still be read."""
     return 2 * settings.LICENSE_STATE_CACHE_SECONDS
-
-
-def _seen(uid: str) -> str:
-    return f"seen:{uid}"
 
 
 def _runner() -> ratelimit.ScriptRunner | None:
@@ -177,7 +164,7 @@ def prefetch(
     keys, arguments = ratelimit.counters(checks, now, make_key)
     counted = len(keys)
     if organization is not None:
-        names = [_entry(digest), _generation(), _generation(organization), _seen(uid)]
+        names = [_entry(digest), _generation(), _generation(organization)]
         if kind == "temporary":
             names.append(_machine_entry(organization, uid))
         keys += [make_key(name) for name in names]
@@ -195,7 +182,7 @@ def prefetch(
         return Prefetch(retry_after=refused)
     if organization in _distrusted(now):  # a change Redis has not heard of yet: read the database
         return Prefetch(retry_after=0)
-    _, generation, key_entry, machine_entry, seen = reply
+    _, generation, key_entry, machine_entry = reply
     return Prefetch(
         retry_after=0,
         digest=digest,
@@ -204,7 +191,6 @@ def prefetch(
         generation=generation,
         key_row=pickle.loads(key_entry) if key_entry else None,  # noqa: S301 - our own Redis, as Django's cache
         machine_row=pickle.loads(machine_entry) if machine_entry else None,  # noqa: S301
-        seen_at=float(seen) if seen else None,
     )
 
 
@@ -233,19 +219,6 @@ def store(found: Prefetch | None, *, key_row: tuple | None = None, machine_row: 
     except Exception:  # noqa: BLE001 - a cache that cannot be written is only slower
         logger.warning("verdict cache: could not store rows", exc_info=True)
         _process.doubt = True
-
-
-def seen_claim(uid: str, now: datetime) -> bool:
-    """Whether this request is the one to write the machine's "last seen" (at most once a minute)."""
-    runner = _runner()
-    if runner is None:
-        return True
-    window = settings.MACHINE_SEEN_WRITE_SECONDS
-    try:
-        claimed = runner.run(_SEEN_CLAIM_SCRIPT, [runner.make_key(_seen(uid))], [now.timestamp(), window, 2 * window])
-    except Exception:  # noqa: BLE001 - without Redis the row's own time decides
-        return True
-    return bool(claimed)
 
 
 def cached_count(calls: list[tuple[str, uuid.UUID, str, str]]) -> int:
@@ -277,18 +250,6 @@ def cached_count(calls: list[tuple[str, uuid.UUID, str, str]]) -> int:
             prefix = current.get(str(organization_id))
             found += prefix is not None and all(entry is not None and entry.startswith(prefix) for entry in entries)
     return found
-
-
-def seen_recorded(uids: list[str], at: datetime) -> None:
-    """Record that these machines' "last seen" was written at ``at``, for writes made in bulk by hand
-    (the benchmark marks its machines as just seen, or seen minutes ago)."""
-    runner = _runner()
-    if runner is None:
-        return
-    pipeline = runner.client.pipeline(transaction=False)
-    for uid in uids:
-        pipeline.set(runner.make_key(_seen(uid)), at.timestamp(), ex=2 * settings.MACHINE_SEEN_WRITE_SECONDS)
-    pipeline.execute()
 
 
 def organization_changed(organization_id: uuid.UUID | str) -> None:

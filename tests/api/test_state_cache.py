@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -20,6 +20,7 @@ from redis.exceptions import ResponseError
 from environments.models import Environment, Machine
 from environments.services import environment_set_status, machine_detach
 from licenses import keyformat, services, state_cache
+from licenses.agent_api import sql
 from licenses.models import ActivationEvent, LicenseKey
 from licensing_portal import ratelimit
 from organizations.models import Organization
@@ -194,7 +195,7 @@ def test_a_change_in_another_organization_leaves_this_one_cached(registered, mac
 
 
 def at(monkeypatch, moment: datetime) -> None:
-    monkeypatch.setattr("licenses.services.now_utc", lambda: moment)
+    monkeypatch.setattr("licenses.agent_api.flow.now_utc", lambda: moment)
 
 
 def test_a_cached_key_still_ends_on_time(registered, temporary_key, monkeypatch):
@@ -218,30 +219,6 @@ def test_a_changed_detail_on_a_cached_heartbeat_is_written_once_and_kept(registe
     assert ActivationEvent.objects.filter(event="validate").count() == 1
 
 
-def test_last_seen_on_cached_heartbeats_is_written_once_a_minute_by_one_request(registered, machine_key, monkeypatch):
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
-    at(monkeypatch, start)
-    Machine.objects.update(last_seen_at=start)
-    state_cache.clear()  # the line above is a change by hand
-    registered.validate(machine_key["key"])
-    for seconds in (1, 30, 59):
-        at(monkeypatch, start + timedelta(seconds=seconds))
-        verdict, sql = queries_of(lambda: registered.validate(machine_key["key"]))
-        assert verdict["code"] == "VALID" and sql == []
-    later = start + timedelta(seconds=60)
-    at(monkeypatch, later)
-    verdict, sql = queries_of(lambda: registered.validate(machine_key["key"]))
-    assert [statement.split()[0] for statement in sql] == ["UPDATE"]
-    assert Machine.objects.get().last_seen_at == later  # never more than a minute stale
-    # Another request that found the same write due (another worker, a moment later) does not repeat it.
-    machine = Machine.objects.get()
-    machine.last_seen_at = start  # as its cached row still says
-    assert services._seen_write_due(machine, later, _prefetch_for(machine_key["key"], machine.uid)) is False
-    at(monkeypatch, later + timedelta(seconds=30))
-    verdict, sql = queries_of(lambda: registered.validate(machine_key["key"]))
-    assert sql == []
-
-
 def _prefetch_for(key_text: str, uid: str) -> state_cache.Prefetch:
     kind, organization = keyformat.key_route(key_text)
     return state_cache.prefetch(
@@ -260,7 +237,7 @@ def test_rows_read_before_a_change_are_never_served_after_it_commits(cache_on, m
     assert agent.activate(machine_key["key"])["code"] == "VALID"
     uid = Machine.objects.get().uid
     before = _prefetch_for(machine_key["key"], uid)
-    stale_row = services._verdict_row("digest", keyformat.key_digest(machine_key["key"]))
+    stale_row = sql.execute("agent_verdict_by_digest", [keyformat.key_digest(machine_key["key"])])
     command("revoke_key", machine_key["id"])  # commits (no test transaction here), then renews
     state_cache.store(before, key_row=stale_row)
     assert agent.validate(machine_key["key"])["code"] == "REVOKED"
@@ -372,7 +349,8 @@ def test_machine_detach_service_renews_the_generation(registered, machine_key):
 def test_the_cache_holds_no_key_text_encrypted_or_plain(registered, machine_key):
     warm(registered, machine_key["key"])
     runner = ratelimit.script_runner()
-    entries = [runner.client.get(name) for name in runner.client.scan_iter(match=runner.make_key("*"))]
+    names = runner.client.scan_iter(match=runner.make_key("*"))
+    entries = [runner.client.get(name) for name in names if runner.client.type(name) == b"string"]
     stored = _key(machine_key)
     assert any(entry and stored.digest.encode() in entry for entry in entries)  # the key's row is there
     assert not any(entry and stored.encrypted_key.encode() in entry for entry in entries)
