@@ -149,9 +149,17 @@ def _sha1(text: str) -> str:
 
 
 def script_runner() -> ScriptRunner | None:
-    """A ``ScriptRunner`` for the default cache's Redis, or None if the cache is not Redis."""
+    """The ``ScriptRunner`` of the default cache's Redis, or None if the cache is not Redis.
+
+    Kept on the cache backend (one per thread, renewed with the CACHES setting): building a redis-py
+    client (``get_client``) costs more CPU than the agent API's round trip to Redis itself.
+    """
     backend = caches[DEFAULT_CACHE_ALIAS]
-    return ScriptRunner(backend) if hasattr(getattr(backend, "_cache", None), "get_client") else None
+    runner = getattr(backend, "agent_script_runner", False)
+    if runner is False:
+        runner = ScriptRunner(backend) if hasattr(getattr(backend, "_cache", None), "get_client") else None
+        backend.agent_script_runner = runner
+    return runner
 
 
 def refused_by(checks: list[tuple[Limit, str]], reply: list, now: float) -> int:
