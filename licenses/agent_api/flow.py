@@ -26,7 +26,7 @@ from audit.context import current_ip
 from audit.services import AGENT, actor_label, audit_record
 from environments.fingerprint import Fingerprint
 from environments.models import Environment, Machine
-from licenses import signing, state_cache
+from licenses import services, signing, state_cache
 from licenses.agent_api import seen, sql
 from licenses.models import (
     Action,
@@ -38,7 +38,7 @@ from licenses.models import (
     moves_in_last_30_days,
     registered_machine_filter,
 )
-from licenses.services import digest_of, license_find, now_utc, release
+from licenses.services import digest_of, license_find, release
 from organizations.models import Organization
 
 
@@ -49,6 +49,11 @@ class AgentOutcome:
     machine: Machine | None = None
     token: str | None = None
     now: datetime | None = None
+
+
+def now_utc() -> datetime:
+    """The services' clock (one place to read the time, and for tests to move it)."""
+    return services.now_utc()
 
 
 # Rows into model instances ---------------------------------------------------------------------------

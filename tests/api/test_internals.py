@@ -19,6 +19,7 @@ def test_the_list_names_every_internal_pinned_here():
         assert name in agent_api.__doc__
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_the_wrapper_holds_its_raw_connection_and_a_new_one_after_close():
     connection.ensure_connection()
