@@ -23,6 +23,8 @@ PYTHON = sys.executable
 
 POSTGRES = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/2")
+# Engineers sharing one PostgreSQL server give their runs' databases a prefix of their own.
+DATABASE_PREFIX = os.environ.get("BENCH_DATABASE_PREFIX", "bench")
 
 # All load comes from this one machine. Each simulated agent sends its own address in
 # X-Forwarded-For (as the production proxy would), so the per-IP limit sees one agent per address;
@@ -33,7 +35,7 @@ RATE_LIMIT_PER_KEY = 100_000
 
 
 def database_name(keys: int) -> str:
-    return f"bench_{keys}"
+    return f"{DATABASE_PREFIX}_{keys}"
 
 
 def database_url(keys: int) -> str:

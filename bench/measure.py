@@ -313,25 +313,24 @@ def sample_machines(entries: list[dict]) -> tuple[list[int], list[str]]:
 
 
 def touch(machine_ids: list[int], uids: list[str], *, fresh: bool) -> None:
-    """Mark the sample's machines as seen just now (no write due) or two minutes ago (a write due).
+    """Leave the sample's machines as they are (``fresh``) or mark them seen two minutes ago.
 
-    Just now is what Redis records after a heartbeat's write (``seen:<uid>``), which is what tells
-    every later heartbeat, cached or not, that no write is due; the database is left alone, since an
-    UPDATE of every sample machine would set autovacuum to work during the next measurement. Two
-    minutes ago writes the rows too and clears the verdict cache, whose rows would otherwise still
-    hold a fresher time.
+    With Redis every VALID call records "last seen" in Redis and a flush writes the rows in batches
+    (``licenses/agent_api/seen.py``), so no call writes its machine's row whatever its age; two
+    minutes ago writes the rows and clears the verdict cache, whose rows would otherwise still hold
+    a fresher time (what the cells that start from a cold cache measure).
     """
     from django.db import connection
 
     from licenses import state_cache
 
-    at = datetime.now(UTC) - (timedelta(0) if fresh else timedelta(minutes=2))
-    if not fresh:
-        with connection.cursor() as cursor:
-            cursor.execute("UPDATE environments_machine SET last_seen_at = %s WHERE id = ANY(%s)", [at, machine_ids])
-    state_cache.seen_recorded(uids, at)
-    if not fresh:
-        state_cache.clear()
+    del uids  # "last seen" is no longer kept per machine outside the batch
+    if fresh:
+        return
+    at = datetime.now(UTC) - timedelta(minutes=2)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE environments_machine SET last_seen_at = %s WHERE id = ANY(%s)", [at, machine_ids])
+    state_cache.clear()
 
 
 def warm_cache(ports: list[int], requests_file: Path, *, threads: int = WARM_THREADS) -> dict:

@@ -11,18 +11,12 @@ import functools
 import hashlib
 import logging
 import math
-import os
-import threading
 import time
 from dataclasses import dataclass
 
-import hiredis
 from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
-from django.core.cache.backends.base import default_key_func
-from django.core.signals import setting_changed
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import NoScriptError
 
 logger = logging.getLogger(__name__)
 
@@ -32,21 +26,23 @@ class Limit:
     scope: str
     limit: int
     window: int  # seconds
+    # False: checking this limit does not count an event (``record`` counts them, e.g. only the
+    # failures); the check refuses once ``limit`` events are recorded in the window.
+    counts: bool = True
+
+
+def _name(limit: Limit, identity: str, now: float) -> str:
+    return f"rl:{limit.scope}:{identity}:{int(now // limit.window)}"
 
 
 def hit(limit: Limit, identity: str, *, now: float | None = None) -> int:
-    """Count one event; return 0 if allowed, else the seconds until the window ends (Retry-After)."""
+    """Count one event (unless the limit does not count its checks); return 0 if allowed, else the
+    seconds until the window ends (Retry-After)."""
     if limit.limit <= 0:
         return 0
     now = time.time() if now is None else now
-    window_index = int(now // limit.window)
-    cache_key = f"rl:{limit.scope}:{identity}:{window_index}"
     try:
-        cache.add(cache_key, 0, timeout=limit.window + 5)
-        count = cache.incr(cache_key)
-    except ValueError:  # the key expired between add and incr
-        cache.set(cache_key, 1, timeout=limit.window + 5)
-        count = 1
+        count = record(limit, identity, now=now) if limit.counts else int(cache.get(_name(limit, identity, now), 0)) + 1
     except Exception:  # the cache is down: fail open, loudly
         logger.exception("rate-limit cache unavailable; not limiting %s", limit.scope)
         return 0
@@ -55,22 +51,43 @@ def hit(limit: Limit, identity: str, *, now: float | None = None) -> int:
     return retry_after(limit, now)
 
 
+def record(limit: Limit, identity: str, *, now: float | None = None) -> int:
+    """Count one event in the current window and return the window's count (0 if the cache is down)."""
+    now = time.time() if now is None else now
+    cache_key = _name(limit, identity, now)
+    try:
+        cache.add(cache_key, 0, timeout=limit.window + 5)
+        return cache.incr(cache_key)
+    except ValueError:  # the key expired between add and incr
+        cache.set(cache_key, 1, timeout=limit.window + 5)
+        return 1
+    except Exception:  # noqa: BLE001 - the cache is down: nothing counted, said once by the caller's logs
+        logger.warning("rate-limit cache unavailable; %s not counted", limit.scope)
+        return 0
+
+
 def retry_after(limit: Limit, now: float) -> int:
     """Seconds until the window of ``limit`` that holds ``now`` ends (a refusal's Retry-After)."""
     return max(1, math.ceil((int(now // limit.window) + 1) * limit.window - now))
 
 
 # Count each limit in turn and stop at the first one exceeded (as calling ``hit`` for each would), in
-# one round trip to Redis. KEYS[1..ARGV[1]] are the counters; ARGV holds each counter's limit and
-# lifetime after their count. Other scripts (licenses/state_cache.py) go on from where it ends.
+# one round trip to Redis. KEYS[1..ARGV[1]] are the counters; ARGV holds each counter's limit,
+# lifetime and increment after their count (increment 0: only check what others counted). Other
+# scripts (licenses/state_cache.py) go on from where it ends.
 COUNT_SCRIPT = """
 local counters = tonumber(ARGV[1])
 for index = 1, counters do
-    local count = redis.call('INCR', KEYS[index])
-    if count == 1 then
-        redis.call('EXPIRE', KEYS[index], ARGV[2 * index + 1])
+    local count
+    if ARGV[3 * index + 1] == '0' then
+        count = tonumber(redis.call('GET', KEYS[index]) or '0') + 1
+    else
+        count = redis.call('INCR', KEYS[index])
+        if count == 1 then
+            redis.call('EXPIRE', KEYS[index], ARGV[3 * index])
+        end
     end
-    if count > tonumber(ARGV[2 * index]) then
+    if count > tonumber(ARGV[3 * index - 1]) then
         return {index}
     end
 end
@@ -83,76 +100,47 @@ def counters(checks: list[tuple[Limit, str]], now: float, make_key) -> tuple[lis
     keys, arguments = [], [0]
     for limit, identity in checks:
         if limit.limit > 0:
-            keys.append(make_key(f"rl:{limit.scope}:{identity}:{int(now // limit.window)}"))
-            arguments += [limit.limit, limit.window + 5]
+            keys.append(make_key(_name(limit, identity, now)))
+            arguments += [limit.limit, limit.window + 5, 1 if limit.counts else 0]
     arguments[0] = len(keys)
     return keys, arguments
 
 
 class ScriptRunner:
-    """Runs server-side scripts on the cache's Redis over one connection of its own.
+    """Runs server-side (Lua) scripts on the default cache's Redis, through redis-py.
 
-    The agent API makes one round trip to Redis per call; through the client's command layer
-    (connection pool, retries, reply callbacks) that cost more CPU than Redis spends on it, so the
-    hot path keeps a connection (a new one in a forked process), opened by the client (address,
-    password, database, TLS, time-outs as ``REDIS_URL`` says), and then writes ``EVALSHA`` to its
-    socket itself and reads the reply with hiredis's parser. A script that Redis does not know (a
-    restarted or flushed Redis) is loaded and run again. A connection error or time-out drops the
-    connection and is tried once more on a new one (a counter may then count one call twice:
-    refusing early beats not counting); a second failure reaches the caller, who fails open.
+    The client comes from Django's cache backend, so it shares the backend's connection pool (one
+    per process, with the address, password, database, TLS and time-outs that ``REDIS_URL`` and
+    ``CACHES`` give): every call takes a pooled connection and gives it back, a broken connection is
+    dropped by redis-py and replaced on the next call, so an outage ends when Redis is back. A script
+    Redis does not know (a restarted or flushed Redis) is loaded and run again; a connection that
+    fails (a Redis restarted since it was opened) is tried once more on a new one. Any other failure
+    reaches the caller, who fails open.
+
+    Django internals used (pinned by tests/api/test_internals.py): ``RedisCache._cache`` (its
+    ``RedisCacheClient``) and that client's ``get_client(write=True)``.
     """
 
-    def __init__(self, client, backend):
-        self.client = client
+    def __init__(self, backend):
         self._backend = backend
-        # The cache's own key names, by concatenation where its key function is Django's default
-        # (the agent API names six keys per call, and ``make_key`` formats each through two calls).
-        self._prefix = f"{backend.key_prefix}:{backend.version}:" if backend.key_func is default_key_func else None
-        self.connection = None
-        self.pid = 0
-        self._socket = None
-        self._reader = None
+        self.client = backend._cache.get_client(write=True)
 
     def make_key(self, name: str) -> str:
         """The Redis key of the cache's key ``name``, as ``cache.set(name, ...)`` would name it."""
-        return self._prefix + name if self._prefix is not None else self._backend.make_key(name)
+        return self._backend.make_key(name)
 
     def run(self, text: str, keys: list[str], arguments: list):
-        command = ("EVALSHA", _sha1(text), len(keys), *keys, *arguments)
         try:
-            return self._send(command, text)
-        except (RedisConnectionError, RedisTimeoutError, OSError):
-            return self._send(command, text)
+            return self._run(text, keys, arguments)
+        except RedisConnectionError:
+            return self._run(text, keys, arguments)
 
-    def _send(self, command: tuple, text: str):
-        if self.connection is None or self.pid != os.getpid():
-            connection = self.client.connection_pool.make_connection()
-            connection.connect()  # the handshake (AUTH, SELECT...) through the client
-            self.connection, self.pid = connection, os.getpid()
-            self._socket, self._reader = connection._sock, hiredis.Reader()
+    def _run(self, text: str, keys: list[str], arguments: list):
         try:
-            reply = self._round_trip(command)
-            if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT"):
-                self._round_trip(("SCRIPT", "LOAD", text))
-                reply = self._round_trip(command)
-            if isinstance(reply, hiredis.ReplyError):
-                raise ResponseError(str(reply))
-            return reply
-        except BaseException:
-            self.connection.disconnect()  # never leave half a reply for the next call to read
-            self.connection = self._socket = self._reader = None
-            raise
-
-    def _round_trip(self, command: tuple):
-        self._socket.sendall(hiredis.pack_command(command))
-        reply = self._reader.gets()
-        while reply is False:
-            data = self._socket.recv(65536)
-            if not data:
-                raise RedisConnectionError("Redis closed the connection")
-            self._reader.feed(data)
-            reply = self._reader.gets()
-        return reply
+            return self.client.evalsha(_sha1(text), len(keys), *keys, *arguments)
+        except NoScriptError:
+            self.client.script_load(text)
+            return self.client.evalsha(_sha1(text), len(keys), *keys, *arguments)
 
 
 @functools.cache
@@ -160,31 +148,17 @@ def _sha1(text: str) -> str:
     return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
 
-# Each thread's runner (like Django's caches, one per thread), kept in a plain thread-local: looking
-# the cache up in ``caches`` on every call costs the agent API more than the rest of choosing its
-# Redis keys. A change of the CACHES setting (tests) renews the generation, and with it every runner.
-_runners = threading.local()
-_runners_generation = 0
-
-
-def _forget_runners(*, setting, **kwargs) -> None:
-    global _runners_generation  # noqa: PLW0603 - one counter for every thread
-    if setting == "CACHES":
-        _runners_generation += 1
-
-
-setting_changed.connect(_forget_runners)
-
-
 def script_runner() -> ScriptRunner | None:
-    """This thread's ``ScriptRunner`` for the cache's Redis, or None if the cache is not Redis."""
-    held = getattr(_runners, "held", None)
-    if held is not None and held[0] == _runners_generation:
-        return held[1]
+    """The ``ScriptRunner`` of the default cache's Redis, or None if the cache is not Redis.
+
+    Kept on the cache backend (one per thread, renewed with the CACHES setting): building a redis-py
+    client (``get_client``) costs more CPU than the agent API's round trip to Redis itself.
+    """
     backend = caches[DEFAULT_CACHE_ALIAS]
-    client = getattr(backend, "_cache", None)
-    runner = ScriptRunner(client.get_client(write=True), backend) if hasattr(client, "get_client") else None
-    _runners.held = (_runners_generation, runner)
+    runner = getattr(backend, "agent_script_runner", False)
+    if runner is False:
+        runner = ScriptRunner(backend) if hasattr(getattr(backend, "_cache", None), "get_client") else None
+        backend.agent_script_runner = runner
     return runner
 
 
@@ -223,6 +197,6 @@ def count(limit: Limit, identity: str, *, now: float | None = None) -> int:
     """How many events this window has seen (without counting one)."""
     now = time.time() if now is None else now
     try:
-        return int(cache.get(f"rl:{limit.scope}:{identity}:{int(now // limit.window)}", 0))
+        return int(cache.get(_name(limit, identity, now), 0))
     except Exception:  # noqa: BLE001 - any cache failure
         return 0

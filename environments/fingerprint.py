@@ -10,6 +10,9 @@ from dataclasses import dataclass
 COMPONENTS = ("mac", "cpu_id", "hostname", "product_version")
 _HEX12 = re.compile(r"^[0-9a-f]{12}$")
 _UID = re.compile(r"^[0-9a-f]{64}$")
+# C0 controls (NUL, newline, escape...), DEL and the C1 controls: never part of a name or an id, and
+# PostgreSQL refuses NUL in text outright.
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_COMPONENT_LENGTH = 255
 
 
@@ -65,6 +68,8 @@ def fingerprint_parse(data: object) -> Fingerprint:
             raise FingerprintError(f"fingerprint.{name} is not valid Unicode text") from None
         if len(value) > MAX_COMPONENT_LENGTH:
             raise FingerprintError(f"fingerprint.{name} is longer than {MAX_COMPONENT_LENGTH} characters")
+        if CONTROL_CHARACTER.search(value):
+            raise FingerprintError(f"fingerprint.{name} contains a control character")
         values[name] = value
     fingerprint = Fingerprint(
         mac=normalize_mac(values["mac"]),

@@ -340,3 +340,6 @@ def moves_in_last_30_days(license_key: LicenseKey, now: datetime) -> int:
     return ActivationEvent.objects.filter(
         license=license_key, is_move=True, created_at__gt=now - timedelta(days=30)
     ).count()
+
+
+from licenses.cache_renewals import PendingCacheRenewal  # noqa: E402, F401 - a model of this app

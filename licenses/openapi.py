@@ -9,9 +9,12 @@ from licenses.models import Code, Kind
 
 # At least one character that Python's str.strip() keeps (it also strips \x1c-\x1f and \x85).
 NOT_BLANK = "[^\\s\\u001c-\\u001f\\u0085]"
+# A control character (C0, DEL, C1): refused in fingerprint fields and machine names (AGENT_PROTOCOL.md 1.1).
+CONTROL = "[\\u0000-\\u001f\\u007f-\\u009f]"
 
 _ERROR_CODES = [
     "BAD_REQUEST",
+    "LENGTH_REQUIRED",
     "NOT_FOUND_ROUTE",
     "METHOD_NOT_ALLOWED",
     "TOO_LARGE",
@@ -31,6 +34,7 @@ _SCHEMAS = {
                 "minLength": 1,
                 "maxLength": 255,
                 "pattern": NOT_BLANK,
+                "not": {"pattern": CONTROL},
                 "examples": ["00:1a:2b:3c:4d:5e"],
             },
             "cpu_id": {
@@ -38,6 +42,7 @@ _SCHEMAS = {
                 "minLength": 1,
                 "maxLength": 255,
                 "pattern": NOT_BLANK,
+                "not": {"pattern": CONTROL},
                 "examples": ["BFEBFBFF000906EA"],
             },
             "hostname": {
@@ -45,6 +50,7 @@ _SCHEMAS = {
                 "minLength": 1,
                 "maxLength": 255,
                 "pattern": NOT_BLANK,
+                "not": {"pattern": CONTROL},
                 "examples": ["acme-srv01"],
             },
             "product_version": {
@@ -52,6 +58,7 @@ _SCHEMAS = {
                 "minLength": 1,
                 "maxLength": 255,
                 "pattern": NOT_BLANK,
+                "not": {"pattern": CONTROL},
                 "examples": ["4.4.2"],
             },
         },
@@ -68,12 +75,26 @@ _SCHEMAS = {
     "ActivateRequest": {
         "allOf": [
             {"$ref": "#/components/schemas/AgentRequest"},
-            {"type": "object", "properties": {"machine_name": {"type": ["string", "null"], "maxLength": 200}}},
+            {
+                "type": "object",
+                "properties": {
+                    "machine_name": {"type": ["string", "null"], "maxLength": 200, "not": {"pattern": CONTROL}}
+                },
+            },
         ]
     },
     "License": {
         "type": "object",
-        "required": ["id", "kind", "edition", "organization", "environment", "expires_at", "capabilities"],
+        "required": [
+            "id",
+            "kind",
+            "edition",
+            "organization",
+            "environment",
+            "expires_at",
+            "capabilities",
+            "key_digest",
+        ],
         "properties": {
             "id": {"type": "string", "format": "uuid"},
             "kind": {"type": "string", "enum": list(Kind.values)},
@@ -89,6 +110,11 @@ _SCHEMAS = {
                 "type": "object",
                 "required": ["save_data_configuration"],
                 "properties": {"save_data_configuration": {"type": "boolean"}},
+            },
+            "key_digest": {
+                "type": "string",
+                "pattern": "^[0-9a-f]{64}$",
+                "description": "SHA-256 of the key text as sent (stripped): the agent checks it is its own key's.",
             },
         },
     },
@@ -188,6 +214,7 @@ def _agent_operation(operation_id: str, summary: str, request_schema: str) -> di
                 },
                 "400": _error("The request is not well formed; detail names the field."),
                 "405": _error("Only POST is allowed."),
+                "411": _error("A chunked body the server did not decode: send a Content-Length."),
                 "413": _error("The body is larger than 16 KiB."),
                 "415": _error("The body is not application/json."),
                 "429": _error("Too many requests.", _RETRY_AFTER),

@@ -20,9 +20,7 @@ generation, for changes made to the database by hand. Entries also expire after
 ``LICENSE_STATE_CACHE_SECONDS`` (default an hour): the bound on staleness if a process died between
 its commit and the generation write, or Redis was out of its reach at that moment.
 
-"Last seen": each machine's last written time is kept in Redis too (``seen:<uid>``), so that a
-cached heartbeat knows whether its once-a-minute write is due; ``seen_claim`` lets exactly one
-request make each write.
+"Last seen" is not cached here: ``licenses.agent_api.seen`` records it.
 """
 
 from __future__ import annotations
@@ -35,9 +33,9 @@ import pickle
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import transaction
 
 from core import ratelimit
@@ -45,13 +43,13 @@ from core import ratelimit
 logger = logging.getLogger(__name__)
 
 # Goes on from ratelimit.COUNT_SCRIPT (the rate-limit counters, KEYS[1..ARGV[1]]) if the key is
-# looked up. Then KEYS: its entry, the global generation, its organization's generation, its
-# machine's "last seen" and, for a temporary key, the entry of the machine it runs on; the ARGV after
+# looked up. Then KEYS: its entry, the global generation, its organization's generation and, for a
+# temporary key, the entry of the machine it runs on; the ARGV after
 # the counters' hold a fresh generation (used where none exists yet) and the generations' lifetime,
 # renewed on every read (``GETEX``): a generation no call has read for that long goes, as its entries
 # have, and one for an organization that has none (a key made up for a real or invented one) does
 # not stay for good.
-# Returns {refused counter} or {0, generation, key entry, machine entry, last seen}.
+# Returns {refused counter} or {0, generation, key entry, machine entry}.
 _PREFETCH_SCRIPT = (
     ratelimit.COUNT_SCRIPT
     + """
@@ -59,9 +57,9 @@ if #KEYS == counters then
     return {0}
 end
 local function generation(key)
-    local value = redis.call('GETEX', key, 'EX', ARGV[2 * counters + 3])
+    local value = redis.call('GETEX', key, 'EX', ARGV[3 * counters + 3])
     if not value then
-        redis.call('SET', key, ARGV[2 * counters + 2], 'NX', 'EX', ARGV[2 * counters + 3])
+        redis.call('SET', key, ARGV[3 * counters + 2], 'NX', 'EX', ARGV[3 * counters + 3])
         value = redis.call('GET', key)
     end
     return value
@@ -75,23 +73,12 @@ local function entry(key)
     return false
 end
 local machine = false
-if #KEYS >= counters + 5 then
-    machine = entry(KEYS[counters + 5])
+if #KEYS >= counters + 4 then
+    machine = entry(KEYS[counters + 4])
 end
-return {0, current, entry(KEYS[counters + 1]), machine, redis.call('GET', KEYS[counters + 4]) or false}
+return {0, current, entry(KEYS[counters + 1]), machine}
 """
 )
-
-# Record a "last seen" write at ARGV[1] (epoch seconds) unless one was recorded less than
-# ARGV[2] seconds before it. Returns 1 if this caller is to write.
-_SEEN_CLAIM_SCRIPT = """
-local last = tonumber(redis.call('GET', KEYS[1]))
-if last and tonumber(ARGV[1]) - last < tonumber(ARGV[2]) then
-    return 0
-end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
-return 1
-"""
 
 
 @dataclass
@@ -105,7 +92,6 @@ class Prefetch:
     generation: bytes | None = None
     key_row: tuple | None = None  # the cached row of the key's verdict query
     machine_row: tuple | None = None  # a temporary key's: the cached row of its machine query
-    seen_at: float | None = None  # the machine's last "last seen" write known to Redis
 
     @property
     def usable(self) -> bool:
@@ -113,7 +99,7 @@ class Prefetch:
 
 
 # The names of the cache's Redis keys (under the cache's prefix): a key's entry, a temporary key's
-# machine entry, the global and each organization's generation, a machine's last "last seen" write.
+# machine entry, the global and each organization's generation.
 # Entries are named after the layout of the rows they hold, so that a release whose models have other
 # columns never reads rows that another release cached (during a rolling deploy both run at once).
 def _entry(digest: str) -> str:
@@ -129,11 +115,17 @@ ROW_FORMAT = 1  # raise it when the cached entries change shape in a way the row
 
 @functools.cache
 def row_layout() -> str:
-    """A short digest of what the cached rows are made of: the verdict lookups' SQL (every column, in
-    order) and their fields' types, as ``licenses.services`` reads them."""
-    from licenses.services import cached_row_layout  # services builds on this module
+    """A short digest of what the cached rows are made of: the two lookups' SQL (every column, in
+    order) and their models' fields' types, as ``licenses.agent_api.flow`` reads them."""
+    from environments.models import Machine
+    from licenses.agent_api import sql
+    from licenses.models import LicenseKey
+    from organizations.models import Organization
 
-    return hashlib.sha256(f"{ROW_FORMAT}\n{cached_row_layout()}".encode()).hexdigest()[:8]
+    models = (LicenseKey, Organization, LicenseKey._meta.get_field("environment").related_model, Machine)
+    types = [field.get_internal_type() for model in models for field in model._meta.concrete_fields]
+    layout = "\n".join([str(ROW_FORMAT), sql.VERDICT_BY_DIGEST, sql.REGISTERED_MACHINE, *types])
+    return hashlib.sha256(layout.encode()).hexdigest()[:8]
 
 
 def _generation(organization: uuid.UUID | str | None = None) -> str:
@@ -144,10 +136,6 @@ def _generation_seconds() -> int:
     """How long a generation lasts unread: twice an entry's lifetime (an entry read under it is at
     most that old), so no generation goes while an entry of it could still be read."""
     return 2 * settings.LICENSE_STATE_CACHE_SECONDS
-
-
-def _seen(uid: str) -> str:
-    return f"seen:{uid}"
 
 
 def _runner() -> ratelimit.ScriptRunner | None:
@@ -176,7 +164,7 @@ def prefetch(
     keys, arguments = ratelimit.counters(checks, now, make_key)
     counted = len(keys)
     if organization is not None:
-        names = [_entry(digest), _generation(), _generation(organization), _seen(uid)]
+        names = [_entry(digest), _generation(), _generation(organization)]
         if kind == "temporary":
             names.append(_machine_entry(organization, uid))
         keys += [make_key(name) for name in names]
@@ -187,11 +175,14 @@ def prefetch(
         reply = runner.run(_PREFETCH_SCRIPT, keys, arguments)
     except Exception:  # Redis is down: fail open on the limits, read the database
         logger.exception("verdict cache unavailable; not limiting, reading the database")
+        _process.doubt = True
         return Prefetch(retry_after=0)
     refused = ratelimit.refused_by(checks, reply, now) if counted else 0
     if refused or len(reply) == 1:
         return Prefetch(retry_after=refused)
-    _, generation, key_entry, machine_entry, seen = reply
+    if organization in _distrusted(now):  # a change Redis has not heard of yet: read the database
+        return Prefetch(retry_after=0)
+    _, generation, key_entry, machine_entry = reply
     return Prefetch(
         retry_after=0,
         digest=digest,
@@ -200,7 +191,6 @@ def prefetch(
         generation=generation,
         key_row=pickle.loads(key_entry) if key_entry else None,  # noqa: S301 - our own Redis, as Django's cache
         machine_row=pickle.loads(machine_entry) if machine_entry else None,  # noqa: S301
-        seen_at=float(seen) if seen else None,
     )
 
 
@@ -228,19 +218,7 @@ def store(found: Prefetch | None, *, key_row: tuple | None = None, machine_row: 
         pipeline.execute()
     except Exception:  # noqa: BLE001 - a cache that cannot be written is only slower
         logger.warning("verdict cache: could not store rows", exc_info=True)
-
-
-def seen_claim(uid: str, now: datetime) -> bool:
-    """Whether this request is the one to write the machine's "last seen" (at most once a minute)."""
-    runner = _runner()
-    if runner is None:
-        return True
-    window = settings.MACHINE_SEEN_WRITE_SECONDS
-    try:
-        claimed = runner.run(_SEEN_CLAIM_SCRIPT, [runner.make_key(_seen(uid))], [now.timestamp(), window, 2 * window])
-    except Exception:  # noqa: BLE001 - without Redis the row's own time decides
-        return True
-    return bool(claimed)
+        _process.doubt = True
 
 
 def cached_count(calls: list[tuple[str, uuid.UUID, str, str]]) -> int:
@@ -274,24 +252,71 @@ def cached_count(calls: list[tuple[str, uuid.UUID, str, str]]) -> int:
     return found
 
 
-def seen_recorded(uids: list[str], at: datetime) -> None:
-    """Record that these machines' "last seen" was written at ``at``, for writes made in bulk by hand
-    (the benchmark marks its machines as just seen, or seen minutes ago)."""
-    runner = _runner()
-    if runner is None:
-        return
-    pipeline = runner.client.pipeline(transaction=False)
-    for uid in uids:
-        pipeline.set(runner.make_key(_seen(uid)), at.timestamp(), ex=2 * settings.MACHINE_SEEN_WRITE_SECONDS)
-    pipeline.execute()
-
-
 def organization_changed(organization_id: uuid.UUID | str) -> None:
-    """Every entry of this organization is stale: now (inside the change's transaction) and once it commits."""
+    """Every entry of this organization is stale: now (inside the change's transaction) and once it commits.
+
+    The change's transaction also records the renewal as pending (``PendingCacheRenewal``), and the
+    record goes once Redis has confirmed the renewal after the commit. If Redis cannot be reached
+    (or this process dies first), the record stays, and every worker that finds it renews the
+    generation itself or, until that succeeds, answers the organization from the database.
+    """
     if _runner() is None:
         return
+    from licenses.cache_renewals import PendingCacheRenewal  # a model: loaded after the apps
+
     _renew(_generation(organization_id))
-    transaction.on_commit(lambda: _renew(_generation(organization_id)))
+    pending = PendingCacheRenewal.objects.create(organization_uuid=organization_id)
+
+    def confirm() -> None:
+        if _renew(_generation(organization_id)):
+            PendingCacheRenewal.objects.filter(pk=pending.pk).delete()
+
+    transaction.on_commit(confirm)
+
+
+class _ProcessState:
+    """What this process knows of the renewals pending in PostgreSQL."""
+
+    def __init__(self) -> None:
+        self.checked_at = 0.0  # when it last read them
+        self.doubt = False  # Redis failed a call since: read them again before trusting an entry
+        self.distrusted: frozenset[str] = frozenset()  # organizations whose renewal is still pending
+
+
+_process = _ProcessState()
+
+
+def _distrusted(now: float) -> frozenset[str]:
+    """The organizations whose entries must not be used now: those whose renewal is still pending.
+
+    Read from PostgreSQL at most every ``LICENSE_STATE_CACHE_RECHECK_SECONDS`` (the table is empty
+    unless a renewal failed), and at once after this process saw Redis fail. Each pending renewal
+    found is made here; those that fail again stay distrusted.
+    """
+    if not _process.doubt and now - _process.checked_at < settings.LICENSE_STATE_CACHE_RECHECK_SECONDS:
+        return _process.distrusted
+    from licenses.cache_renewals import PendingCacheRenewal
+
+    _process.doubt = False
+    distrusted, renewed = set(), set()
+    for pk, organization in PendingCacheRenewal.objects.values_list("pk", "organization_uuid"):
+        if _renew(_generation(organization)):
+            PendingCacheRenewal.objects.filter(pk=pk).delete()
+            renewed.add(str(organization))
+        else:
+            distrusted.add(str(organization))
+    _process.checked_at, _process.distrusted = now, frozenset(distrusted)
+    return _process.distrusted | renewed  # the caller's entries were read before these renewals
+
+
+def forget_process_state(**kwargs) -> None:
+    """Forget what this process knows of pending renewals (a new worker; a change of CACHES)."""
+    global _process  # noqa: PLW0603 - one state per process
+    if kwargs.get("setting", "CACHES") == "CACHES":
+        _process = _ProcessState()
+
+
+setting_changed.connect(forget_process_state)
 
 
 def clear() -> bool:
@@ -309,10 +334,10 @@ def _renew(generation: str) -> bool:
             return True
         except Exception:  # noqa: BLE001, PERF203 - retried once, then reported
             continue
+    _process.doubt = True
     logger.error(
-        "verdict cache: could not renew the generation %s; entries may be stale for up to %s s"
-        " (run manage.py clear_verdict_cache)",
+        "verdict cache: could not renew the generation %s; its organization is answered from the database"
+        " until a worker can (a pending renewal in PostgreSQL)",
         generation,
-        settings.LICENSE_STATE_CACHE_SECONDS,
     )
     return False

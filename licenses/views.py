@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from core.pages import bounded_total, form_add_service_errors, page_of, secret_response, sorting_of
+from licenses.agent_api.flow import license_activate
 from licenses.forms import (
     KeyFilterForm,
     MachineKeyForm,
@@ -38,7 +39,6 @@ from licenses.selectors import (
     trial_banner_text,
 )
 from licenses.services import (
-    license_activate,
     license_delete_many,
     license_find,
     license_issue,

@@ -258,10 +258,16 @@ LOGIN_REDIRECT_URL_FAILURE = "login"
 LICENSE_ISSUER = _setting("LICENSE_ISSUER", env.str, default="licensing-portal")
 LICENSE_TOKEN_LEASE_DAYS = _setting("LICENSE_TOKEN_LEASE_DAYS", env.int, default=30)
 LICENSE_TRIAL_DAYS = 30
-MACHINE_SEEN_WRITE_SECONDS = 60  # "last seen" is written at most once a minute per machine
+# "Last seen" reaches PostgreSQL at most this often: per machine without Redis, in one batch for all
+# machines with it (licenses/agent_api/seen.py); the benchmark shortens it to measure a flush.
+MACHINE_SEEN_WRITE_SECONDS = _setting("MACHINE_SEEN_WRITE_SECONDS", env.int, default=60)
 # With REDIS_URL: how long the agent API keeps a key's rows cached in Redis (licenses/state_cache.py);
 # changes invalidate them at once, this bounds staleness if an invalidation is lost. 0 turns it off.
 LICENSE_STATE_CACHE_SECONDS = _setting("LICENSE_STATE_CACHE_SECONDS", env.int, default=3600)
+# How often each worker reads the verdict-cache renewals pending in PostgreSQL (licenses/cache_renewals.py):
+# the longest a change whose renewal could not reach Redis from its own worker may be answered stale
+# by another worker that Redis never failed.
+LICENSE_STATE_CACHE_RECHECK_SECONDS = _setting("LICENSE_STATE_CACHE_RECHECK_SECONDS", env.float, default=1.0)
 
 # Behind a proxy: the header that carries the client's address, set by the proxy only.
 TRUSTED_PROXY_IP_HEADER = _setting("TRUSTED_PROXY_IP_HEADER", env.str, default="")
@@ -294,6 +300,9 @@ LOGGING = {
 # Rate limits (see README "Security"): events per window, counted in REDIS_URL when set.
 API_RATE_LIMIT_PER_IP = _setting("API_RATE_LIMIT_PER_IP", env.int, default=1200)  # per minute
 API_RATE_LIMIT_PER_KEY = _setting("API_RATE_LIMIT_PER_KEY", env.int, default=60)  # per minute
+# Failed key guesses (well-formed keys that name no key) per address and minute: low, since a fleet
+# behind one NAT address shares API_RATE_LIMIT_PER_IP but sends almost no unknown keys.
+API_FAILED_GUESS_LIMIT_PER_IP = _setting("API_FAILED_GUESS_LIMIT_PER_IP", env.int, default=30)
 # Failed sign-ins of one account from one address before the waits start (accounts/lockout.py).
 SIGN_IN_FAILURE_LIMIT = _setting("SIGN_IN_FAILURE_LIMIT", env.int, default=5)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440

@@ -3,7 +3,7 @@
 from django.urls import include, path, re_path
 
 from core.admin import admin_site
-from licenses import api
+from licenses.agent_api import views as api
 
 api_patterns = [
     path("api/v1/activate", api.activate, name="api_activate"),

@@ -192,8 +192,9 @@ class World:
     def __init__(self):
         from environments.fingerprint import fingerprint_parse
         from environments.services import environment_create
+        from licenses.agent_api.flow import license_activate
         from licenses.models import Kind
-        from licenses.services import license_activate, license_issue
+        from licenses.services import license_issue
         from organizations.models import User
         from organizations.services import organization_create, user_create
 

@@ -9,6 +9,8 @@ retried with back-off, honouring ``Retry-After``.
 from __future__ import annotations
 
 import email.utils
+import hashlib
+import hmac
 import json
 import random
 import secrets
@@ -126,6 +128,11 @@ def _rfc3339(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def key_digest(license_key: str) -> str:
+    """``license.key_digest`` of a verdict about this key: the hex SHA-256 of its stripped text."""
+    return hashlib.sha256(license_key.strip().encode("utf-8")).hexdigest()
+
+
 def new_nonce() -> str:
     """32 random base64url characters (the protocol allows 1 to 64 of ``[A-Za-z0-9_-]``)."""
     return secrets.token_urlsafe(24)
@@ -171,16 +178,20 @@ class PortalClient:
         payload = {"license_key": license_key, "fingerprint": fingerprint.as_request()}
         if machine_name:
             payload["machine_name"] = machine_name
-        return self._verdict("activate", payload)
+        return self._verdict("activate", payload, fingerprint.uid)
 
     def validate(self, license_key: str, fingerprint: Fingerprint) -> Verdict:
         return self._verdict(
-            "validate", {"license_key": license_key, "fingerprint": fingerprint.as_request()}
+            "validate",
+            {"license_key": license_key, "fingerprint": fingerprint.as_request()},
+            fingerprint.uid,
         )
 
     def deactivate(self, license_key: str, fingerprint: Fingerprint) -> Verdict:
         return self._verdict(
-            "deactivate", {"license_key": license_key, "fingerprint": fingerprint.as_request()}
+            "deactivate",
+            {"license_key": license_key, "fingerprint": fingerprint.as_request()},
+            fingerprint.uid,
         )
 
     def fetch_jwks(self) -> KeySet:
@@ -195,16 +206,34 @@ class PortalClient:
 
     # --- internals ---------------------------------------------------------------------------
 
-    def _verdict(self, endpoint: str, payload: dict) -> Verdict:
+    def _verdict(self, endpoint: str, payload: dict, machine_uid: str) -> Verdict:
         nonce = self.nonce()
         payload["nonce"] = nonce
         status, headers, body = self._request("POST", f"/api/v1/{endpoint}", payload)
         if status != 200:
             raise _error_from(status, body)
-        return self.check_verdict(body, headers.get("License-Signature"), nonce)
+        return self.check_verdict(
+            body,
+            headers.get("License-Signature"),
+            nonce,
+            key_digest=key_digest(payload["license_key"]),
+            machine_uid=machine_uid,
+        )
 
-    def check_verdict(self, body: bytes, signature_header: str | None, nonce: str) -> Verdict:
-        """Trust the body only if a trusted key signed these exact bytes and it echoes ``nonce``."""
+    def check_verdict(
+        self,
+        body: bytes,
+        signature_header: str | None,
+        nonce: str,
+        *,
+        key_digest: str | None = None,
+        machine_uid: str | None = None,
+    ) -> Verdict:
+        """Trust the body only if a trusted key signed these exact bytes, it echoes ``nonce``,
+        and it is about this agent's key and machine (AGENT_PROTOCOL.md 1.1): ``license.key_digest``
+        is ``key_digest`` whenever the verdict names a license, and a ``VALID`` verdict's
+        ``machine.uid`` is ``machine_uid``. A relay can forward the agent's nonce to the real portal
+        with another key or another machine's fingerprint; its signed answer is no answer here."""
         try:
             kid, signature = parse_signature_header(signature_header or "")
         except TrustError as error:
@@ -236,6 +265,15 @@ class PortalClient:
             )
         if data["valid"] != (data["code"] == "VALID"):
             raise UntrustedAnswer("untrusted answer: the verdict's valid and code disagree")
+        license_ = data.get("license")
+        if key_digest is not None and license_ is not None:
+            named = license_.get("key_digest") if isinstance(license_, dict) else None
+            if not isinstance(named, str) or not hmac.compare_digest(named, key_digest):
+                raise UntrustedAnswer("untrusted answer: the verdict is about another license key (a relay?)")
+        if machine_uid is not None and data["valid"]:
+            machine = data.get("machine")
+            if not isinstance(machine, dict) or machine.get("uid") != machine_uid:
+                raise UntrustedAnswer("untrusted answer: the verdict is about another machine (a relay?)")
         return Verdict.from_body(data, kid=kid)
 
     def _request(self, method: str, path: str, payload: dict | None) -> tuple[int, dict, bytes]:

@@ -4,6 +4,7 @@ AGENT_PROTOCOL.md), and a fake portal on 127.0.0.1 that signs with whatever key 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
 import struct
@@ -87,6 +88,13 @@ def token_claims(uid: str, *, organization: uuid.UUID, now: datetime, lease=time
 
 
 def verdict_body(request: dict, *, code="VALID", time=None, nonce=None, **extra) -> dict:
+    """A verdict as the portal gives it about the request's key and machine (``license.key_digest``,
+    ``machine.uid``), so that the agent's relay check holds unless a test changes them."""
+    from licensing_agent.fingerprint import machine_uid
+
+    key = request.get("license_key") or ""
+    fingerprint = request.get("fingerprint")
+    uid = machine_uid(**fingerprint) if isinstance(fingerprint, dict) else "x"
     body = {
         "valid": code == "VALID",
         "code": code,
@@ -99,11 +107,12 @@ def verdict_body(request: dict, *, code="VALID", time=None, nonce=None, **extra)
             "environment": "Production",
             "expires_at": None,
             "capabilities": {"save_data_configuration": True},
+            "key_digest": hashlib.sha256(key.strip().encode()).hexdigest(),
         },
         "time": rfc3339(time or datetime.now(UTC)),
     }
     if code == "VALID":
-        body["machine"] = {"uid": "x", "activated_at": rfc3339(datetime.now(UTC))}
+        body["machine"] = {"uid": uid, "activated_at": rfc3339(datetime.now(UTC))}
     nonce = request.get("nonce") if nonce is None else nonce
     if nonce is not None:
         body["nonce"] = nonce

@@ -21,17 +21,16 @@ from tests.conftest import Agent
 
 
 def at(monkeypatch, moment: datetime) -> None:
-    monkeypatch.setattr("licenses.services.now_utc", lambda: moment)
+    monkeypatch.setattr("licenses.agent_api.flow.now_utc", lambda: moment)
 
 
 def statement_kind(sql: str) -> str:
-    """SELECT, INSERT, UPDATE...: of a prepared statement's EXECUTE too, by the statement's name (and
-    past the ``SET LOCAL`` that an unchanged re-activation's history row is sent after)."""
-    if sql.startswith("SET LOCAL "):
-        sql = sql.split("; ", 1)[1]
+    """SELECT, INSERT, UPDATE...: of a prepared statement's EXECUTE too, by the statement's name."""
     first = sql.lstrip().split(None, 1)[0].upper()
     if first in ("EXECUTE", "PREPARE"):
-        return "INSERT" if "license_history_insert" in sql else "SELECT"
+        if "agent_history_insert" in sql:
+            return "INSERT"
+        return "UPDATE" if "agent_seen_update" in sql else "SELECT"
     return first
 
 
@@ -96,16 +95,27 @@ def test_a_changed_detail_is_written_at_once_with_its_history(registered_agent, 
     assert "product_version: 4.4.2 → 4.4.9" in event.detail
 
 
-def test_a_reactivation_that_changes_nothing_locks_nothing(registered_agent, machine_key):
+def test_a_reactivation_that_changes_nothing_locks_nothing(registered_agent, machine_key, monkeypatch):
+    """Like a heartbeat: reads, and a history row at most once a minute per key and machine."""
+    start = datetime.now(UTC) + timedelta(minutes=2)
+    at(monkeypatch, start)
     events = ActivationEvent.objects.count()
     with CaptureQueriesContext(connection) as captured:
         verdict = registered_agent.activate(machine_key["key"])
     assert verdict["code"] == "VALID" and verdict["activation"]
-    assert [statement_kind(query["sql"]) for query in captured] == ["SELECT", "INSERT"], [q["sql"] for q in captured]
+    kinds = [statement_kind(query["sql"]) for query in captured]
+    assert kinds.count("INSERT") == 1 and set(kinds) <= {"SELECT", "INSERT", "UPDATE"}, kinds
     assert not any("FOR UPDATE" in query["sql"] for query in captured)
     assert ActivationEvent.objects.count() == events + 1  # the history still shows it
     claims = jwt.decode(verdict["activation"], options={"verify_signature": False})
     assert claims["machine_uid"] == verdict["machine"]["uid"]
+
+    at(monkeypatch, start + timedelta(seconds=30))  # again within the minute: no history row
+    assert registered_agent.activate(machine_key["key"])["code"] == "VALID"
+    assert ActivationEvent.objects.count() == events + 1
+    at(monkeypatch, start + timedelta(seconds=61))  # a minute later: one more
+    assert registered_agent.activate(machine_key["key"])["code"] == "VALID"
+    assert ActivationEvent.objects.count() == events + 2
 
 
 def test_a_reactivation_with_a_new_name_takes_the_locked_path_and_saves_it(registered_agent, machine_key):
@@ -135,42 +145,16 @@ def test_a_key_is_never_deleted_so_its_history_needs_no_lock_on_it(registered_ag
 
 
 @pytest.mark.postgres
-def test_an_unchanged_reactivation_commits_its_history_row_without_waiting_for_the_disk(
-    transactional_db, registered_agent, machine_key
-):
-    """Only that row, in its own transaction: the setting ends with it, and a binding stays durable."""
+def test_every_agent_write_waits_for_the_disk(transactional_db, registered_agent, machine_key):
+    """No write of the agent API relaxes its commit (``synchronous_commit`` stays on)."""
     with CaptureQueriesContext(connection) as captured:
+        assert registered_agent.deactivate(machine_key["key"])["code"] == "DEACTIVATED"
         assert registered_agent.activate(machine_key["key"])["code"] == "VALID"
-    insert = captured[-1]["sql"]
-    assert insert.startswith("SET LOCAL synchronous_commit TO off; ") and "license_history_insert" in insert
-    assert ActivationEvent.objects.filter(event="activate").count() == 2  # visible at once, to another query
+        assert registered_agent.activate(machine_key["key"])["code"] == "VALID"
+    assert not any("synchronous_commit" in query["sql"] for query in captured)
     with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
-        assert cursor.fetchone() == ("on",)  # the connection's own setting is untouched
-
-    assert registered_agent.deactivate(machine_key["key"])["code"] == "DEACTIVATED"
-    with CaptureQueriesContext(connection) as captured:  # binding again: every write is durable
-        assert registered_agent.activate(machine_key["key"])["code"] == "VALID"
-    assert any("license_history_insert" in query["sql"] for query in captured)
-    assert not any(query["sql"].startswith("SET LOCAL") for query in captured)
-
-
-@pytest.mark.postgres
-def test_an_unchanged_reactivation_inside_a_transaction_leaves_its_commit_alone(
-    transactional_db, registered_agent, machine_key
-):
-    from django.db import transaction
-
-    from licenses.services import license_activate
-
-    with transaction.atomic(), CaptureQueriesContext(connection) as captured:
-        fingerprint = fingerprint_parse(registered_agent.fingerprint)
-        outcome = license_activate(key_text=machine_key["key"], uid=fingerprint.uid, fingerprint=fingerprint)
-        assert outcome.verdict.valid
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW synchronous_commit")
-            assert cursor.fetchone() == ("on",)
-    assert not any(query["sql"].startswith("SET LOCAL") for query in captured)
+        assert cursor.fetchone() == ("on",)
 
 
 @pytest.mark.postgres
@@ -183,27 +167,29 @@ def test_lookups_are_prepared_once_per_connection_and_survive_a_new_one(
         assert registered_agent.validate(machine_key["key"])["code"] == "VALID"
         assert registered_agent.validate(keys["temporary"]["key"])["code"] == "VALID"
     assert [query["sql"].split("(")[0] for query in captured] == [
-        "EXECUTE license_verdict_by_digest",
-        "EXECUTE license_verdict_by_digest",
-        "EXECUTE license_registered_machine",
+        "EXECUTE agent_verdict_by_digest",
+        "EXECUTE agent_verdict_by_digest",
+        "EXECUTE agent_registered_machine",
     ]
     connection.close()  # a new connection knows no prepared statement: the next call prepares again
     with CaptureQueriesContext(connection) as captured:
         assert registered_agent.validate(keys["temporary"]["key"])["code"] == "VALID"
-    assert [query["sql"].split(" ")[0] for query in captured] == ["PREPARE", "PREPARE"]
+    assert [query["sql"].split(" ")[0] for query in captured] == ["SELECT", "PREPARE", "PREPARE"]
+    assert "pg_prepared_statements" in captured[0]["sql"]
 
 
 def test_the_hot_paths_instances_are_the_ones_the_orm_loads(keys):
-    """The verdict's key and relations are built from one row without ``Model.__init__``: every field
-    holds what the ORM would have loaded, and each instance is a saved row that saves and refreshes."""
+    """The verdict's key and relations are built from one row (``Model.from_db``): every field holds
+    what the ORM would have loaded, and each instance is a saved row that saves and refreshes."""
     from django.db.models import Model
 
-    from licenses import keyformat, services
+    from licenses import keyformat
+    from licenses.agent_api import flow
 
     agent = Agent()
     assert agent.activate(keys["machine"]["key"])["code"] == "VALID"
     digest = keyformat.key_digest(keys["machine"]["key"])
-    built = services._key_from_row(services._verdict_row("digest", digest), digest)
+    built = flow.agent_lookup(digest, fingerprint_parse(agent.fingerprint).uid, None)[0]
     loaded = LicenseKey.objects.select_related("organization", "environment", "machine").get(digest=digest)
 
     def fields(instance: Model) -> dict:
@@ -225,4 +211,7 @@ def test_the_hot_paths_instances_are_the_ones_the_orm_loads(keys):
     assert Machine.objects.get(pk=loaded.machine.pk).name == "renamed through a built instance"
     built.refresh_from_db()
     assert fields(built) == fields(loaded)
-    assert services._key_from_row(services._verdict_row("digest", digest), "0" * 64) is None  # another digest
+    if connection.vendor == "postgresql":
+        row = flow.sql.execute("agent_verdict_by_digest", [digest])
+        assert flow.key_from_row(row, digest).pk == built.pk
+        assert flow.key_from_row(row, "0" * 64) is None  # another digest

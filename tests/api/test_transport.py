@@ -136,7 +136,7 @@ def test_healthz_runs_a_query_and_reveals_nothing(client, django_assert_num_quer
 def test_internal_error_is_json_without_a_stack_trace(machine_key):
     from django.test import RequestFactory
 
-    from licenses import api
+    from licenses.agent_api import views as api
 
     def broken(**kwargs):
         raise RuntimeError("secret internals")

@@ -115,7 +115,7 @@ def lived_in(world):
     # A machine Globex bound that Acme claims: the claims page and the machines tab's claim list.
     from environments.fingerprint import fingerprint_parse
     from environments.services import machine_claim_file
-    from licenses.services import license_activate
+    from licenses.agent_api.flow import license_activate
     from tests.conftest import OTHER_MACHINE
 
     fingerprint = fingerprint_parse(OTHER_MACHINE)

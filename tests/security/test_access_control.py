@@ -163,7 +163,7 @@ def world(world):
     """The page tests' world, with a machine Globex holds and Acme has claimed (for the claim actions)."""
     from environments.fingerprint import fingerprint_parse
     from environments.services import machine_claim_file
-    from licenses.services import license_activate
+    from licenses.agent_api.flow import license_activate
     from tests.conftest import OTHER_MACHINE
 
     fingerprint = fingerprint_parse(OTHER_MACHINE)

@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from environments.fingerprint import fingerprint_parse
 from environments.services import environment_create
+from licenses.agent_api.flow import license_activate
 from licenses.models import Kind
-from licenses.services import license_activate, license_issue
+from licenses.services import license_issue
 from organizations.models import Organization, User
 from organizations.services import organization_create, user_create
 

@@ -2,7 +2,7 @@
 
 Checks run in the protocol's order: route (404), method (405), content type (415),
 size (413), body and fields (400), rate (429). Views here only translate HTTP to
-the services in ``licenses.services`` and back.
+the agent calls in ``licenses.agent_api.flow`` and back.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import functools
 import json
 import logging
 import re
-from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, OperationalError, connection, connections
@@ -20,15 +19,17 @@ from django.views.decorators.csrf import csrf_exempt
 
 from core import ratelimit
 from core.errors import error_response
-from environments.fingerprint import FingerprintError, fingerprint_parse
+from core.time import rfc3339
+from environments.fingerprint import CONTROL_CHARACTER, FingerprintError, fingerprint_parse
 from licenses import keyformat, signing, state_cache
+from licenses.agent_api.flow import AgentOutcome, license_activate, license_deactivate, license_validate
 from licenses.models import Code
 from licenses.openapi import openapi_document
-from licenses.services import AgentOutcome, license_activate, license_deactivate, license_validate
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 16 * 1024
+MAX_DEPTH = 32  # AGENT_PROTOCOL.md 1.1: a body nested deeper is refused
 _NONCE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -36,16 +37,7 @@ class BadRequest(Exception):
     pass
 
 
-def _rfc3339(value: datetime | None) -> str | None:
-    """``2026-11-30T08:00:00Z``: to the second, in UTC (``strftime`` took twice as long)."""
-    if not value:
-        return None
-    if value.tzinfo is not UTC and value.utcoffset():
-        value = value.astimezone(UTC)
-    return value.isoformat(timespec="seconds")[:19] + "Z"
-
-
-def _verdict_body(outcome: AgentOutcome, uid: str, nonce: str | None) -> dict:
+def _verdict_body(outcome: AgentOutcome, uid: str, nonce: str | None, key_digest: str) -> dict:
     verdict = outcome.verdict
     body: dict = {"valid": verdict.valid, "code": verdict.code, "detail": verdict.detail}
     license_key = outcome.license_key
@@ -56,20 +48,21 @@ def _verdict_body(outcome: AgentOutcome, uid: str, nonce: str | None) -> dict:
             "edition": license_key.edition,
             "organization": {"id": str(license_key.organization.uuid), "name": license_key.organization.name},
             "environment": license_key.environment.name if license_key.environment_id else None,
-            "expires_at": _rfc3339(license_key.effective_expires_at),
+            "expires_at": rfc3339(license_key.effective_expires_at),
             "capabilities": license_key.capabilities,
+            "key_digest": key_digest,  # the key this verdict is about (1.1: the agent checks it)
         }
     if verdict.valid:
         machine = outcome.machine
         activated_at = license_key.bound_at or (machine.bound_at if machine else None)
-        body["machine"] = {"uid": uid, "activated_at": _rfc3339(activated_at)}
+        body["machine"] = {"uid": uid, "activated_at": rfc3339(activated_at)}
     if outcome.token:
         body["activation"] = outcome.token
     if verdict.changed and not verdict.valid:
         body["changed"] = verdict.changed
     if nonce is not None:
         body["nonce"] = nonce
-    body["time"] = _rfc3339(outcome.now)
+    body["time"] = rfc3339(outcome.now)
     return body
 
 
@@ -96,16 +89,48 @@ def _parse_request(request) -> dict:
         declared = 0
     if declared > MAX_BODY:
         raise _Refusal(413, "TOO_LARGE", f"The body is larger than {MAX_BODY} bytes.")
-    raw = request.read(MAX_BODY + 1)
+    raw = _body(request, declared)
     if len(raw) > MAX_BODY:
         raise _Refusal(413, "TOO_LARGE", f"The body is larger than {MAX_BODY} bytes.")
     try:
         data = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise BadRequest(f"the body is nested deeper than {MAX_DEPTH} levels") from None
     except (UnicodeDecodeError, ValueError):
         raise BadRequest("the body is not valid UTF-8 JSON") from None
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object")
+    # More brackets than the limit is the only way to be too deep: most bodies skip the walk.
+    if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and _depth(data) > MAX_DEPTH:
+        raise BadRequest(f"the body is nested deeper than {MAX_DEPTH} levels")
     return data
+
+
+def _body(request, declared: int) -> bytes:
+    """The request's body, up to one byte more than ``MAX_BODY``.
+
+    A chunked body has no Content-Length, so Django reads it as empty. A server that decodes the
+    chunks itself says so (``wsgi.input_terminated``, as gunicorn does), and the body is read from
+    its input stream up to its end; any other server passes the chunks on undecoded, and the call is
+    refused with 411 rather than answered as if it had no body.
+    """
+    if declared or "chunked" not in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return request.read(MAX_BODY + 1)
+    if not request.META.get("wsgi.input_terminated"):
+        raise _Refusal(411, "LENGTH_REQUIRED", "Send the body with a Content-Length header (not chunked).")
+    return request.META["wsgi.input"].read(MAX_BODY + 1)
+
+
+def _depth(value: object) -> int:
+    """How deeply ``value`` nests arrays and objects (a scalar is 0, ``{}`` is 1)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level <= MAX_DEPTH:  # deeper than the limit is all this needs to know
+                pending += [(child, level + 1) for child in (item.values() if isinstance(item, dict) else item)]
+    return deepest
 
 
 def _fields(data: dict) -> tuple[str, object, str | None, str]:
@@ -128,6 +153,8 @@ def _fields(data: dict) -> tuple[str, object, str | None, str]:
     machine_name = data.get("machine_name")
     if machine_name is not None and (not isinstance(machine_name, str) or len(machine_name) > 200):
         raise BadRequest("machine_name must be a string of at most 200 characters")
+    if machine_name and CONTROL_CHARACTER.search(machine_name):
+        raise BadRequest("machine_name contains a control character")
     return key, fingerprint, nonce, (machine_name or "").strip()
 
 
@@ -137,15 +164,26 @@ class _Refusal(Exception):
         self.status, self.code, self.detail, self.headers = status, code, detail, headers
 
 
-def _rate_check(request, key_text: str, uid: str) -> state_cache.Prefetch | None:
-    """Count the call against its address's and its key's limits, and fetch the key's cached rows
-    in the same round trip to Redis (``state_cache``); without Redis, count in the process."""
-    digest = keyformat.key_digest(key_text)
+def _guess_limit() -> ratelimit.Limit:
+    """Failed key guesses per address: well-formed keys (checksum and all) that name no key. Checked
+    on every call without being counted; ``_count_guess`` counts them."""
+    return ratelimit.Limit("api-guess", settings.API_FAILED_GUESS_LIMIT_PER_IP, 60, counts=False)
+
+
+def _rate_check(request, digest: str, route: tuple[str, str] | None, uid: str) -> state_cache.Prefetch | None:
+    """Count the call against its address's and its key's limits, check its address's failed
+    guesses, and fetch the key's cached rows in the same round trip to Redis (``state_cache``);
+    without Redis, count in the process.
+
+    An address over its failed-guess limit waits for the rest of the minute whatever key it sends:
+    refusing only the unknown keys would tell a guesser which of its guesses exist.
+    """
     checks = [
         (ratelimit.Limit("api-ip", settings.API_RATE_LIMIT_PER_IP, 60), request.client_ip),
         (ratelimit.Limit("api-key", settings.API_RATE_LIMIT_PER_KEY, 60), digest[:32]),
+        (_guess_limit(), request.client_ip),
     ]
-    kind, organization = keyformat.key_route(key_text) or ("", None)
+    kind, organization = route or ("", None)
     prefetch = state_cache.prefetch(checks, digest=digest, organization=organization, uid=uid, kind=kind)
     retry_after = prefetch.retry_after if prefetch is not None else ratelimit.hit_all(checks)
     if retry_after:
@@ -156,6 +194,18 @@ def _rate_check(request, key_text: str, uid: str) -> state_cache.Prefetch | None
             {"Retry-After": str(retry_after)},
         )
     return prefetch
+
+
+def _count_guess(request) -> None:
+    """Count a failed key guess against the caller's address; say so once it reaches the limit."""
+    limit = _guess_limit()
+    count = ratelimit.record(limit, request.client_ip)
+    if count == limit.limit:
+        logger.warning(
+            "failed key guesses from %s: %d well-formed unknown keys this minute; refusing its calls until it ends",
+            request.client_ip,
+            count,
+        )
 
 
 def json_errors(view):
@@ -193,7 +243,7 @@ def _close_broken_connection() -> None:
         pass
 
 
-def _on_a_live_connection(call):
+def on_a_live_connection(call):
     """Run an agent call (or the readiness probe) without Django's per-request health check, once
     more if the connection was dead.
 
@@ -225,11 +275,14 @@ def agent_endpoint(service):
             return error_response(405, "METHOD_NOT_ALLOWED", "Use POST.", {"Allow": "POST"})
         data = _parse_request(request)
         key, fingerprint, nonce, machine_name = _fields(data)
-        prefetch = _rate_check(request, key, fingerprint.uid)
-        outcome = _on_a_live_connection(
+        digest, route = keyformat.key_digest(key), keyformat.key_route(key)
+        prefetch = _rate_check(request, digest, route, fingerprint.uid)
+        outcome = on_a_live_connection(
             lambda: service(key=key, fingerprint=fingerprint, machine_name=machine_name, prefetch=prefetch)
         )
-        return signed_json(_verdict_body(outcome, fingerprint.uid, nonce))
+        if outcome.license_key is None and route is not None:
+            _count_guess(request)
+        return signed_json(_verdict_body(outcome, fingerprint.uid, nonce, digest))
 
     return view
 
@@ -286,8 +339,10 @@ def healthz(request):
     """Readiness: one trivial database query. It is itself a connection check, so Django's own
     (another ``SELECT 1`` first, on a kept connection) is skipped as on the agent calls; a connection
     the database dropped is replaced and the query run once more, so only a database that is down
-    fails the probe."""
-    _on_a_live_connection(_select_one)
+    fails the probe. GET and HEAD only (TRACE and the rest answer 405)."""
+    if request.method not in ("GET", "HEAD"):
+        return error_response(405, "METHOD_NOT_ALLOWED", "Use GET.", {"Allow": "GET, HEAD"})
+    on_a_live_connection(_select_one)
     response = JsonResponse({"status": "ok"})
     response["Cache-Control"] = "no-store"
     return response

@@ -1,0 +1,203 @@
+"""The fleet cell: validate as a fleet calls it, against the one-query floor, in one run.
+
+    .venv/bin/python bench/fleet.py --keys 10000            # seeded or reused (bench/seed.py)
+
+Agents heartbeat every few minutes, so in production each machine calls about once in any short
+window, its "last seen" more than a minute old, its key cached (entries live an hour). The headline
+cells of ``bench/run.py`` send the same sample many times a minute, so they never show what a
+heartbeat whose "last seen" is due costs. Here:
+
+- ``floor``: ``GET /healthz`` (one trivial query), the ceiling of any request on this machine;
+- ``fleet``: ``validate``, each machine of the sample at most once in the cell (the cell stops
+  before the sample wraps), every machine's "last seen" two minutes old, every key cached;
+- ``fleet_miss``: the same with one key in twelve evicted from the verdict cache first;
+- ``activate``: re-activations of the keys already bound to their machines, as the fleet renews
+  its tokens (cache warm).
+
+The floor and the cells take turns (``--rounds``), each round with a fresh part of the sample, so a
+shared machine's drift falls on each alike; ratios are taken within this run only. PostgreSQL rows
+written per call are read from ``pg_stat_user_tables`` (updates of machines, inserts of history
+rows) before and after each cell, after the workers' "last seen" flush. Writes
+``bench/results/fleet.json`` and ``fleet.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.environment import RAW_DIR, RESULTS_DIR, database_name
+from bench.measure import Portal, http_get, sample_machines, touch, warm_cache, wrk_run
+from bench.seed import SAMPLE, seed
+
+MISS_EVERY = 12
+FLUSH_SECONDS = 10  # the workers' "last seen" flush window in this run (60 in production)
+
+
+def rows_written() -> dict[str, int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables"
+            " WHERE relname IN ('environments_machine', 'licenses_activationevent')"
+        )
+        return dict(cursor.fetchall())
+
+
+def evict(entries: list[dict]) -> int:
+    """Delete the verdict-cache entry of one key in ``MISS_EVERY``: their next call reads PostgreSQL."""
+    from core import ratelimit
+    from licenses import keyformat, state_cache
+
+    runner = ratelimit.script_runner()
+    names = [runner.make_key(state_cache._entry(keyformat.key_digest(entry["key"]))) for entry in entries]
+    return runner.client.delete(*names[::MISS_EVERY]) if names else 0
+
+
+def write_requests(path: Path, entries: list[dict]) -> None:
+    with path.open("w") as handle:
+        for number, entry in enumerate(entries):
+            body = {"license_key": entry["key"], "fingerprint": entry["fingerprint"], "nonce": f"fleet-{number}"}
+            handle.write(f"{entry['ip']}\t{json.dumps(body, separators=(',', ':'))}\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--keys", type=int, default=10_000)
+    parser.add_argument("--sample", type=int, default=SAMPLE)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--port", type=int, default=8141)
+    options = parser.parse_args(argv)
+    seeded = seed(options.keys, sample=options.sample)
+    entries = [json.loads(line) for line in Path(seeded["keys_file"]).read_text().splitlines()]
+    entries = [entry for entry in entries if entry["kind"] != "temporary"]  # bound keys: a fleet's agents
+    out_dir = RAW_DIR / f"fleet-{database_name(seeded['keys'])}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    from django.db import connection
+
+    portal = Portal(seeded["keys"], instances=1, workers=options.workers, base_port=options.port, log_dir=out_dir)
+    cells: dict[str, list[dict]] = {"floor": [], "fleet": [], "fleet_miss": [], "activate": []}
+    written: dict[str, dict[str, int]] = {name: {"calls": 0, "rows": 0} for name in cells}
+    per_round = len(entries) // (options.rounds * 3)
+    try:
+        portal.start()
+        base = f"http://127.0.0.1:{portal.ports[0]}"
+        for round_number in range(options.rounds):
+            parts = {}
+            for number, name in enumerate(("fleet", "fleet_miss", "activate")):
+                start = (round_number * 3 + number) * per_round
+                part = entries[start : start + per_round]
+                path = out_dir / f"{name}-{round_number}.tsv"
+                write_requests(path, part)
+                parts[name] = (part, path)
+                touch(*sample_machines(part), fresh=False)  # "last seen" two minutes old, cache cleared
+            connection.close()
+            for name, (part, path) in parts.items():  # every key of this round cached, then the cell
+                warm_cache(portal.ports, path)
+                if name == "fleet_miss":
+                    evict(part)
+            http_get(f"{base}/healthz")
+            time.sleep(FLUSH_SECONDS + 1)  # the warm-up's "last seen" flush is done: the cells' flush is counted below
+            for name in cells:
+                path = parts[name][1] if name in parts else None
+                endpoint = {"floor": "/healthz", "activate": "/api/v1/activate"}.get(name, "/api/v1/validate")
+                before = rows_written()
+                run = wrk_run(
+                    portal, path=endpoint, requests_file=path, connections=options.connections, seconds=options.seconds
+                )
+                run["wrapped"] = path is not None and run["requests"] > len(parts[name][0])
+                cells[name].append(run)
+                if name != "floor":
+                    time.sleep(FLUSH_SECONDS + 1)  # a worker's next call after the window flushes this cell's times
+                    http_post_flush(base, parts[name][0][0])
+                    time.sleep(1.5)  # the statistics collector
+                    after = rows_written()
+                    written[name]["calls"] += run["requests"]
+                    written[name]["rows"] += sum(after.values()) - sum(before.values())
+                print(f"round {round_number} {name}: {run['requests_per_second']:.0f} req/s", file=sys.stderr)
+                connection.close()
+    finally:
+        portal.stop()
+    report = summarise(seeded, options, cells, written)
+    RESULTS_DIR.mkdir(exist_ok=True)
+    (RESULTS_DIR / "fleet.json").write_text(json.dumps(report, indent=2))
+    (RESULTS_DIR / "fleet.md").write_text(markdown(report))
+    print(markdown(report))
+
+
+def http_post_flush(base: str, entry: dict) -> None:
+    """One call after the flush window, so that a worker flushes the pending "last seen" times."""
+    from bench.measure import http_post
+
+    body = json.dumps({"license_key": entry["key"], "fingerprint": entry["fingerprint"]}).encode()
+    http_post(f"{base}/api/v1/validate", body, entry["ip"])
+
+
+def summarise(seeded: dict, options, cells: dict[str, list[dict]], written: dict) -> dict:
+    def rate(runs: list[dict]) -> float:
+        return sum(run["requests"] for run in runs) / sum(run["seconds"] for run in runs)
+
+    floor = rate(cells["floor"])
+    return {
+        "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "keys": seeded["keys"],
+        "connections": options.connections,
+        "workers": options.workers,
+        "rounds": options.rounds,
+        "cells": {
+            name: {
+                "requests_per_second": round(rate(runs)),
+                "of_floor": round(rate(runs) / floor, 2),
+                "p50_ms": sorted(run["latency_ms"]["p50"] for run in runs)[len(runs) // 2],
+                "p99_ms": sorted(run["latency_ms"]["p99"] for run in runs)[len(runs) // 2],
+                "errors": sum(run["errors"] for run in runs),
+                "wrapped": any(run.get("wrapped") for run in runs),
+                "rows_per_call": round(written[name]["rows"] / written[name]["calls"], 4)
+                if written[name]["calls"]
+                else None,
+            }
+            for name, runs in cells.items()
+        },
+    }
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        f"Fleet cell, {report['measured_at']}: {report['keys']:,} keys, {report['workers']} gunicorn workers,"
+        f" {report['connections']} connections, {report['rounds']} rounds (each machine at most once per cell).",
+        "",
+        "| cell | req/s | × floor | p50 ms | p99 ms | PostgreSQL rows written per call | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, cell in report["cells"].items():
+        rows = "" if cell["rows_per_call"] is None else f"{cell['rows_per_call']:.4f}"
+        wrapped = " (wrapped)" if cell["wrapped"] else ""
+        lines.append(
+            f"| {name}{wrapped} | {cell['requests_per_second']:,} | {cell['of_floor']:.2f} | {cell['p50_ms']:.2f}"
+            f" | {cell['p99_ms']:.2f} | {rows} | {cell['errors']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    from bench.environment import django_setup
+
+    keys_argument = next((arg.split("=", 1)[1] for arg in sys.argv if arg.startswith("--keys=")), None)
+    if keys_argument is None and "--keys" in sys.argv:
+        keys_argument = sys.argv[sys.argv.index("--keys") + 1]
+    import os
+
+    os.environ["MACHINE_SEEN_WRITE_SECONDS"] = str(FLUSH_SECONDS)  # the seeder's and the servers' environment
+    django_setup(int(keys_argument or 10_000))
+    main()

@@ -1,0 +1,136 @@
+""" "Last seen" and the history of unchanged re-activations: a fleet's heartbeats, coalesced.
+
+Agents heartbeat every few minutes, so nearly every heartbeat finds its machine's "last seen" more
+than a minute old. Written to PostgreSQL on each, that is one row written per heartbeat. Instead,
+with Redis (``REDIS_URL``):
+
+- every VALID call records its machine's time, to the second, in one Redis hash (``seen-pending``);
+- about once a minute one worker of the whole deployment (whichever first takes the flush's claim)
+  moves that hash aside, writes all of it to PostgreSQL in one statement per thousand machines
+  (``sql.SEEN_UPDATE``), and deletes it. If that worker dies first, the hash it moved aside stays in
+  Redis and the next flush writes it with the new one: nothing is lost, and PostgreSQL's "last seen"
+  is at most about a minute behind while calls come in (Redis itself is exact);
+- an unchanged re-activation (the key already bound to this machine) writes a history row at most
+  once a minute per key and machine, like a heartbeat (``history_due``).
+
+Without Redis (the embedded SQLite default) each machine's row is written directly, at most once a
+minute, and the history rows of re-activations are coalesced by asking the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import connection
+
+from core import ratelimit
+from licenses.agent_api import sql
+
+logger = logging.getLogger(__name__)
+
+_PENDING, _FLUSHING, _CLAIM = "seen-pending", "seen-flushing", "seen-flush-claim"
+_BATCH = 1000  # machines per UPDATE statement
+
+# Take the flush's claim (KEYS[3], for ARGV[1] seconds) or return false; then fold what is pending
+# (KEYS[1]) into what a flush that died left behind (KEYS[2]) and return all of it, as field, value...
+_TAKE_SCRIPT = """
+if not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[1]) then
+    return false
+end
+local pending = redis.call('HGETALL', KEYS[1])
+for index = 1, #pending, 2 do
+    redis.call('HSET', KEYS[2], pending[index], pending[index + 1])
+end
+redis.call('DEL', KEYS[1])
+return redis.call('HGETALL', KEYS[2])
+"""
+
+
+class _Flusher:
+    """When this process next asks whether a flush is due (it asks Redis at most every few seconds)."""
+
+    next_try = 0.0
+
+
+def machine_seen(machine, now: datetime) -> None:
+    """Record that ``machine`` answered a VALID call at ``now``."""
+    runner = ratelimit.script_runner()
+    if runner is None:
+        if (now - machine.last_seen_at).total_seconds() >= settings.MACHINE_SEEN_WRITE_SECONDS:
+            type(machine).objects.filter(pk=machine.pk).update(last_seen_at=now)
+            machine.last_seen_at = now
+        return
+    try:
+        runner.client.hset(runner.make_key(_PENDING), machine.uid, int(now.timestamp()))
+    except Exception:  # noqa: BLE001 - Redis is down: write the row itself, once a minute
+        logger.warning("last seen: Redis unavailable; writing the machine's row", exc_info=True)
+        if (now - machine.last_seen_at).total_seconds() >= settings.MACHINE_SEEN_WRITE_SECONDS:
+            type(machine).objects.filter(pk=machine.pk).update(last_seen_at=now)
+        return
+    flush_if_due(runner)
+
+
+def flush_if_due(runner=None, *, force: bool = False) -> int:
+    """Write the pending "last seen" times to PostgreSQL if this process takes the minute's flush;
+    return how many machines were written."""
+    monotonic = time.monotonic()
+    if not force and monotonic < _Flusher.next_try:
+        return 0
+    _Flusher.next_try = monotonic + 5
+    runner = runner or ratelimit.script_runner()
+    if runner is None:
+        return 0
+    window = 1 if force else max(1, settings.MACHINE_SEEN_WRITE_SECONDS - 5)
+    names = [runner.make_key(_PENDING), runner.make_key(_FLUSHING), runner.make_key(_CLAIM)]
+    if force:
+        runner.client.delete(names[2])
+    try:
+        taken = runner.run(_TAKE_SCRIPT, names, [window])
+    except Exception:  # noqa: BLE001 - nothing taken: the next flush writes it
+        logger.warning("last seen: could not take the pending times from Redis", exc_info=True)
+        return 0
+    if not taken:
+        return 0
+    pairs = [(taken[index].decode(), int(taken[index + 1])) for index in range(0, len(taken), 2)]
+    write(pairs)
+    runner.client.delete(names[1])
+    return len(pairs)
+
+
+def write(pairs: list[tuple[str, int]]) -> None:
+    """Write these (machine UID, epoch seconds) pairs' "last seen" to the database."""
+    for start in range(0, len(pairs), _BATCH):
+        chunk = pairs[start : start + _BATCH]
+        uids = [uid for uid, _ in chunk]
+        times = [datetime.fromtimestamp(seconds, UTC) for _, seconds in chunk]
+        if connection.vendor == "postgresql":
+            sql.execute("agent_seen_update", [uids, times])
+        else:
+            from environments.models import Machine
+
+            for uid, at in zip(uids, times, strict=True):
+                Machine.objects.filter(uid=uid, last_seen_at__lt=at).update(last_seen_at=at)
+
+
+def history_due(license_pk: int, uid: str, now: datetime) -> bool:
+    """Whether an unchanged re-activation of this key on this machine writes its history row: the
+    first in a minute does (with Redis, exactly one of the calls in that minute)."""
+    window = settings.MACHINE_SEEN_WRITE_SECONDS
+    runner = ratelimit.script_runner()
+    if runner is not None:
+        try:
+            return bool(runner.client.set(runner.make_key(f"reactivated:{license_pk}:{uid}"), 1, nx=True, ex=window))
+        except Exception:  # noqa: BLE001 - without Redis the database decides
+            logger.warning("history: Redis unavailable; asking the database", exc_info=True)
+    from licenses.models import ActivationEvent
+
+    recent = ActivationEvent.objects.filter(
+        license_id=license_pk,
+        machine_uid=uid,
+        event=ActivationEvent.Event.ACTIVATE,
+        created_at__gt=now - timedelta(seconds=window),
+    )
+    return not recent.exists()
