@@ -101,3 +101,64 @@ def changed_components(bound: dict[str, str] | None, fingerprint: Fingerprint) -
         return []
     current = fingerprint.as_components()
     return [name for name in COMPONENTS if bound.get(name) and bound.get(name) != current[name]]
+
+
+# Re-binding a key to a changed machine, and saying what changed ---------------------------------------
+
+HARDWARE_COMPONENTS = ("mac", "cpu_id", "hostname")
+COMPONENT_LABELS = {
+    "mac": "network card's MAC address",
+    "cpu_id": "processor id",
+    "hostname": "computer name",
+    "product_version": "product version",
+}
+STRICT, TOLERANT = "strict", "tolerant"  # Organization.FingerprintPolicy's values
+
+
+@dataclass(frozen=True)
+class Rebind:
+    """Whether a key bound to one machine may re-bind to a changed one, and what changed.
+
+    ``reason``: ``same`` (nothing that enters the UID changed), ``upgrade`` (only the product's
+    major.minor: an in-place upgrade, allowed under every policy), ``tolerated`` (one hardware
+    component, under the tolerant policy), or ``""`` (refused: another machine).
+    """
+
+    allowed: bool
+    reason: str
+    changes: dict[str, tuple[str, str]]  # component: (bound value, presented value)
+
+    def describe(self) -> str:
+        return describe_changes(self.changes)
+
+
+def fingerprint_rebind(bound: dict[str, str], presented: dict[str, str], *, policy: str) -> Rebind:
+    """The re-bind rule (AGENT_PROTOCOL.md "Additions in 1.1"), on normalised components as they
+    enter the UID (``product_version`` as major.minor). Pure: no database, no settings."""
+    if not bound:
+        return Rebind(False, "", {})  # a machine known by its UID alone: nothing to compare
+    changes = {
+        name: (bound.get(name, ""), presented.get(name, ""))
+        for name in COMPONENTS
+        if bound.get(name, "") != presented.get(name, "")
+    }
+    hardware = [name for name in HARDWARE_COMPONENTS if name in changes]
+    if not changes:
+        return Rebind(True, "same", changes)
+    if not hardware:
+        return Rebind(True, "upgrade", changes)
+    if policy == TOLERANT and len(hardware) == 1:
+        return Rebind(True, "tolerated", changes)
+    return Rebind(False, "", changes)
+
+
+def describe_changes(changes: dict[str, tuple[str, str]]) -> str:
+    """``The computer name changed from acme-srv01 to acme-srv02.`` for each change, in the order
+    of the fingerprint's components."""
+    sentences = []
+    for name in COMPONENTS:
+        if name in changes:
+            old, new = changes[name]
+            label = COMPONENT_LABELS[name]
+            sentences.append(f"The {label} changed from {old} to {new}." if old and new else f"The {label} changed.")
+    return " ".join(sentences)

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 
+from environments.fingerprint import Fingerprint, Rebind, fingerprint_rebind
+
 
 class EnvironmentQuerySet(models.QuerySet):
     def attached(self):
@@ -79,6 +81,14 @@ class Machine(models.Model):
     bound_at = models.DateTimeField(null=True, blank=True)
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
+    superseded_by = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="supersedes",
+        help_text="The machine an in-place upgrade (another major.minor, same hardware) replaced this one with.",
+    )
 
     class Meta:
         ordering = ["-last_seen_at"]
@@ -104,6 +114,11 @@ class Machine(models.Model):
             return {}
         version = ".".join(self.product_version.split(".")[:2])
         return {"mac": self.mac, "cpu_id": self.cpu_id, "hostname": self.hostname, "product_version": version}
+
+    def rebind_for(self, fingerprint: Fingerprint, *, policy: str) -> Rebind:
+        """Whether a key bound to this machine may re-bind to the machine ``fingerprint`` describes
+        under the organization's fingerprint ``policy``, and what changed (``fingerprint_rebind``)."""
+        return fingerprint_rebind(self.components, fingerprint.as_components(), policy=policy)
 
     def snapshot(self) -> dict:
         return {

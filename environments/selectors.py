@@ -67,10 +67,11 @@ def machines_search(queryset: QuerySet[Machine], text: str) -> QuerySet[Machine]
 
 
 def machines_of(organization: Organization, environment: Environment | None = None) -> QuerySet[Machine]:
-    """Machines bound to ``organization`` (optionally one environment's), with the keys they hold."""
+    """Machines bound to ``organization`` (optionally one environment's), with the keys they hold;
+    a machine an in-place upgrade superseded is not listed."""
     from licenses.models import LicenseKey
 
-    queryset = Machine.objects.filter(organization=organization)
+    queryset = Machine.objects.filter(organization=organization, superseded_by__isnull=True)
     if environment is not None:
         queryset = queryset.filter(environment=environment)
     keys = LicenseKey.objects.only("public_id", "kind", "machine_id", "issued_at").order_by("-issued_at", "-id")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from audit.services import actor_label, audit_record
@@ -45,9 +45,11 @@ def environment_set_status(*, environment: Environment, actor, status: str) -> E
         raise ValidationError({"status": f"Status must be one of {', '.join(Environment.Status.values)}."})
     environment = Environment.objects.select_for_update().get(pk=environment.pk)
     before = environment.snapshot()
+    released: list[str] = []
     if status == Environment.Status.DELETED:
         if environment.deleted_at is None:
             environment.deleted_at = timezone.now()
+            released = _environment_release(environment, actor)
         action = "environment.delete"
     else:
         if environment.deleted_at is not None:
@@ -68,9 +70,25 @@ def environment_set_status(*, environment: Environment, actor, status: str) -> E
             organization=environment.organization,
             obj=environment,
             before=before,
-            after=environment.snapshot(),
+            after={**environment.snapshot(), "released_keys": released} if released else environment.snapshot(),
         )
     return environment
+
+
+def _environment_release(environment: Environment, actor) -> list[str]:
+    """Deleting an environment detaches its machines and every machine its keys are bound to: the
+    bindings are released as by "Detach", so that after "Enable environment" (re-attach) each
+    agent's next activation binds the key to the machine as it is then. Returns the released keys."""
+    from licenses.models import LicenseKey
+
+    holding = LicenseKey.objects.filter(environment=environment, machine__isnull=False).values("machine_id")
+    machines = Machine.objects.filter(organization=environment.organization).filter(
+        models.Q(environment=environment) | models.Q(pk__in=holding)
+    )
+    released: list[str] = []
+    for machine in machines.order_by("pk"):
+        released += machine_detach(machine=machine, actor=actor)
+    return released
 
 
 @transaction.atomic

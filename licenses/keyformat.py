@@ -26,8 +26,8 @@ BODY_LENGTH = 106
 SIGNED_LENGTH = 42
 SIGNATURE_CONTEXT = b"LP1-key\n"
 
-KIND_LETTERS = {"machine": "M", "temporary": "T", "server": "S", "trial": "R"}
-KIND_CODES = {"machine": 1, "temporary": 2, "server": 3, "trial": 4}
+KIND_LETTERS = {"machine": "M", "temporary": "T", "server": "S", "trial": "R", "free": "F"}
+KIND_CODES = {"machine": 1, "temporary": 2, "server": 3, "trial": 4, "free": 5}
 LETTER_KINDS = {letter: kind for kind, letter in KIND_LETTERS.items()}
 CODE_KINDS = {code: kind for kind, code in KIND_CODES.items()}
 

@@ -10,7 +10,13 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 
-from environments.fingerprint import Fingerprint, changed_components
+from environments.fingerprint import (
+    HARDWARE_COMPONENTS,
+    STRICT,
+    Fingerprint,
+    changed_components,
+    fingerprint_rebind,
+)
 from environments.models import Machine
 
 
@@ -19,9 +25,10 @@ class Kind(models.TextChoices):
     TEMPORARY = "temporary", "Temporary key"
     SERVER = "server", "Server access key"
     TRIAL = "trial", "Trial key"
+    FREE = "free", "Free-edition key"
 
 
-BINDABLE_KINDS = (Kind.MACHINE, Kind.SERVER, Kind.TRIAL)
+BINDABLE_KINDS = (Kind.MACHINE, Kind.SERVER, Kind.TRIAL, Kind.FREE)
 
 
 class Code(models.TextChoices):
@@ -170,11 +177,28 @@ class LicenseKey(models.Model):
 
     @property
     def capabilities(self) -> dict[str, bool]:
-        return {"save_data_configuration": self.kind != Kind.TEMPORARY}
+        """What the agent may do: temporary keys never save a data configuration; free-edition keys
+        lack the paid features (AGENT_PROTOCOL.md, "Additions in 1.1")."""
+        return {"save_data_configuration": self.kind != Kind.TEMPORARY, "paid_features": self.kind != Kind.FREE}
 
     @property
     def edition(self) -> str:
-        return "trial" if self.kind == Kind.TRIAL else self.organization.edition
+        if self.kind == Kind.TRIAL:
+            return "trial"
+        if self.kind == Kind.FREE:
+            return "free"
+        return self.organization.edition
+
+    @property
+    def banner(self) -> str | None:
+        """The text an agent shows its users while this key is in use (``license.banner``), or None."""
+        if self.kind != Kind.TRIAL:
+            return None
+        ends = f" until {self.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if self.expires_at else ""
+        return (
+            "Trial license: for evaluation and stopgap use only, not for production; "
+            f"paid-edition features{ends}. Renew the subscription to keep them."
+        )
 
     @property
     def effective_expires_at(self) -> datetime | None:
@@ -266,19 +290,35 @@ class LicenseKey(models.Model):
                 )
         if self.machine_id is not None and self.machine.uid != uid:
             changed = changed_components(self.machine.components, fingerprint) if fingerprint else []
-            detail = "This license key is activated on another machine."
-            if changed:
-                detail += f" Changed: {', '.join(changed)}."
-            return Verdict(Code.FINGERPRINT_MISMATCH, detail, changed=changed)
+            return Verdict(Code.FINGERPRINT_MISMATCH, self._mismatch_detail(fingerprint), changed=changed)
         if self.kind == Kind.SERVER and fingerprint is not None and fingerprint.hostname != self.machine_name.lower():
             return Verdict(
                 Code.FINGERPRINT_MISMATCH,
-                f"This server key is for the machine {self.machine_name}.",
+                f"This server key is for the computer {self.machine_name}, and this computer's name is "
+                f"{fingerprint.hostname}. Ask your administrator for a server key for {fingerprint.hostname}.",
                 changed=["hostname"],
             )
         if self.machine_id is None and action == Action.VALIDATE:
             return Verdict(Code.NOT_ACTIVATED, "This license key is not activated on any machine.")
         return Verdict(Code.VALID, self._valid_detail(now), is_move=is_move)
+
+    def _mismatch_detail(self, fingerprint: Fingerprint | None) -> str:
+        """FINGERPRINT_MISMATCH for a person: what changed, from what to what, and the next step."""
+        bound = self.machine
+        next_step = (
+            "To use the key here, deactivate it on the old machine first, or ask your administrator to "
+            "detach the old machine in the portal (Machines tab)."
+        )
+        rebind = (
+            fingerprint_rebind(bound.components, fingerprint.as_components(), policy=STRICT) if fingerprint else None
+        )
+        hardware = [name for name in HARDWARE_COMPONENTS if rebind and name in rebind.changes]
+        where = f" ({bound.hostname or bound.name})" if (bound.hostname or bound.name) else ""
+        if rebind is None or not rebind.changes:
+            return f"This license key is activated on another machine{where}. {next_step}"
+        if len(hardware) > 1:
+            return f"This license key is activated on another machine{where}. {rebind.describe()} {next_step}"
+        return f"{rebind.describe()} This key is bound to the machine as it was. {next_step}"
 
     def _valid_detail(self, now: datetime) -> str:
         ends = self.effective_expires_at
@@ -334,6 +374,26 @@ class ActivationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_event_display()} {self.machine_uid[:12]}"
+
+
+class StopgapGrant(models.Model):
+    """A super-admin's permission for one more stopgap (trial) key in an organization's current
+    subscription period (``licenses.stopgaps``)."""
+
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.PROTECT, related_name="stopgap_grants"
+    )
+    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    granted_by_label = models.CharField(max_length=150, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organization", "created_at"], name="stopgap_grant_org_created")]
+
+    def __str__(self) -> str:
+        return f"Stopgap grant for {self.organization} at {self.created_at:%Y-%m-%d}"
 
 
 def moves_in_last_30_days(license_key: LicenseKey, now: datetime) -> int:

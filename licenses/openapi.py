@@ -109,13 +109,17 @@ _SCHEMAS = {
             "capabilities": {
                 "type": "object",
                 "required": ["save_data_configuration"],
-                "properties": {"save_data_configuration": {"type": "boolean"}},
+                "properties": {
+                    "save_data_configuration": {"type": "boolean"},
+                    "paid_features": {"type": "boolean", "description": "False for free-edition keys."},
+                },
             },
             "key_digest": {
                 "type": "string",
                 "pattern": "^[0-9a-f]{64}$",
                 "description": "SHA-256 of the key text as sent (stripped): the agent checks it is its own key's.",
             },
+            "banner": {"type": "string", "description": "Shown to the agent's users while the key is in use."},
         },
     },
     "Verdict": {

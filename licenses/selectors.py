@@ -12,6 +12,7 @@ from django.http import Http404
 from core.pages import uuid_prefix
 from licenses.models import ActivationEvent, Kind, LicenseKey
 from organizations.models import Organization
+from organizations.selectors import organization_states
 
 
 def license_key_for_user(user, public_id, *, to_reveal: bool = False) -> LicenseKey:
@@ -143,15 +144,12 @@ def latest_trial_key(organization: Organization) -> LicenseKey | None:
 
 
 def trial_banner_text(license_key: LicenseKey, now: datetime) -> str:
-    """The banner an agent running on a trial key shows its users."""
+    """The banner an agent running on a trial key shows its users (``LicenseKey.banner``), and the days left."""
     ends = license_key.effective_expires_at
     days = max(0, (ends - now).days) if ends else 0
     if license_key.state_label(now) != "Active":
         return f"Trial license of {license_key.organization.name} has ended. Contact your vendor to renew."
-    return (
-        f"Trial license of {license_key.organization.name}: paid-edition features until "
-        f"{ends:%Y-%m-%d %H:%M} UTC ({days} day{'s' if days != 1 else ''} left)."
-    )
+    return f"{license_key.banner} ({days} day{'s' if days != 1 else ''} left)"
 
 
 # The dashboard -------------------------------------------------------------------------------------
@@ -162,6 +160,8 @@ class DashboardNumbers:
     organizations: int
     active_keys: dict[str, int]
     expiring_soon: int
+    lapsed: int
+    ending_soon: int
     activations_per_day: list[tuple[date, int]]
     computed_at: datetime
 
@@ -181,7 +181,7 @@ def dashboard_numbers(organizations: QuerySet[Organization], now: datetime, *, e
         **{value: Count("id", filter=Q(kind=value)) for value in Kind.values},
         expiring=Count("id", filter=Q(expires_at__gt=now, expires_at__lte=soon)),
     )
-    ending_soon = organizations.filter(subscription_ends_at__gt=now, subscription_ends_at__lte=soon)
+    ending_soon = organization_states(organizations, "ending", now)
     expiring = counts["expiring"] + working.filter(kind=Kind.MACHINE, organization__in=ending_soon).count()
     active_keys = {label: counts[value] for value, label in Kind.choices}
     first_day = (now - timedelta(days=29)).date()
@@ -196,10 +196,18 @@ def dashboard_numbers(organizations: QuerySet[Organization], now: datetime, *, e
         .annotate(count=Count("id"))
     )
     days = [first_day + timedelta(days=offset) for offset in range(30)]
+    # One query for the organizations' counts (the same conditions as organization_states).
+    organization_counts = organizations.order_by().aggregate(
+        total=Count("id"),
+        lapsed=Count("id", filter=Q(subscription_ends_at__lte=now)),
+        ending=Count("id", filter=Q(subscription_ends_at__gt=now, subscription_ends_at__lte=soon)),
+    )
     return DashboardNumbers(
-        organizations=organizations.count(),
+        organizations=organization_counts["total"],
         active_keys=active_keys,
         expiring_soon=expiring,
+        lapsed=organization_counts["lapsed"],
+        ending_soon=organization_counts["ending"],
         activations_per_day=[(day, per_day.get(day, 0)) for day in days],
         computed_at=now,
     )

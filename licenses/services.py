@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from audit.services import actor_label, audit_record
 from environments.models import Environment
-from licenses import encryption, keyformat, signing
+from licenses import encryption, keyformat, signing, stopgaps
 from licenses.models import (
     ActivationEvent,
     Kind,
@@ -83,7 +83,11 @@ def license_issue(
             raise ValidationError({"machine_name": "A server key needs the machine name it is for."})
         expires_at = _server_key_end(expires_on)
         environment = None
+    elif kind == Kind.FREE:
+        environment = None  # bound like a machine key, to the first machine that activates it; no end
     elif kind == Kind.TRIAL:
+        # The organization's row is locked so that two requests at once cannot both take the one stopgap.
+        stopgaps.stopgap_require(Organization.objects.select_for_update().get(pk=organization.pk))
         expires_at = now + timedelta(days=settings.LICENSE_TRIAL_DAYS)
         environment = None
     else:

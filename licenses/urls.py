@@ -15,6 +15,7 @@ urlpatterns = [
     path("organizations/<slug:slug>/server-keys/generate/", views.server_key_generate, name="server_key_generate"),
     path("organizations/<slug:slug>/server-keys/delete/", views.server_key_delete, name="server_key_delete"),
     path("organizations/<slug:slug>/trial/", views.trial_key, name="trial_key"),
+    path("organizations/<slug:slug>/trial/grant/", views.stopgap_grant_view, name="stopgap_grant"),
     path("keys/<uuid:public_id>/", views.license_detail, name="license_detail"),
     path("keys/<uuid:public_id>/revoke/", views.license_revoke_view, name="license_revoke"),
     path("keys/<uuid:public_id>/reveal/", views.license_reveal_view, name="license_reveal"),

@@ -24,7 +24,7 @@ from licenses.forms import (
     ServerKeySelectionForm,
     TemporaryKeyForm,
 )
-from licenses.models import Kind, LicenseKey
+from licenses.models import Kind, LicenseKey, moves_in_last_30_days
 from licenses.selectors import (
     ANY_KIND,
     KEY_SORTS,
@@ -46,12 +46,14 @@ from licenses.services import (
     license_revoke,
     license_update,
 )
+from licenses.stopgaps import stopgap_allowance, stopgap_grant, stopgap_refusal
 from organizations.selectors import may_request_trial, organization_for_user, require_super_admin
 from organizations.tabs import organization_page_context
 
 LIST_KINDS = {
     Kind.MACHINE: "Machine keys",
     Kind.TRIAL: "Trial keys",
+    Kind.FREE: "Free-edition keys",
     Kind.SERVER: "Server access keys",
     Kind.TEMPORARY: "Temporary keys",
     ANY_KIND: "All keys",
@@ -181,13 +183,24 @@ def license_detail(request, public_id):
     license_key = license_key_for_user(request.user, public_id)
     organization = license_key.organization
     page = page_of(history_of(license_key), request)
-    tab = {Kind.TEMPORARY: "temporary", Kind.SERVER: "server", Kind.TRIAL: "trial"}.get(license_key.kind, "licenses")
+    now = timezone.now()
+    tab = {Kind.TEMPORARY: "temporary", Kind.SERVER: "server", Kind.TRIAL: "trial", Kind.FREE: "trial"}.get(
+        license_key.kind, "licenses"
+    )
     if tab == "temporary" and not request.user.is_super_admin:
         tab = "licenses"
     return render(
         request,
         "licenses/license_detail.html",
-        organization_page_context(request, organization, tab, license_key=license_key, page=page, now=timezone.now()),
+        organization_page_context(
+            request,
+            organization,
+            tab,
+            license_key=license_key,
+            page=page,
+            now=now,
+            moves=moves_in_last_30_days(license_key, now) if license_key.is_bindable else None,
+        ),
     )
 
 
@@ -366,15 +379,21 @@ def server_key_delete(request, slug):
 
 @login_required
 def trial_key(request, slug):
-    """The trial tab; POST requests a 30-day trial key (it never moves the subscription's end)."""
+    """The trial tab; POST requests a 30-day trial key (it never moves the subscription's end; or is
+    refused with the stopgap rule's reason), or with ``kind=free`` a free-edition key."""
     organization = organization_for_user(request.user, slug)
     if not may_request_trial(request.user, organization):
         raise PermissionDenied("Only the organization's admins request trial keys.")
     now = timezone.now()
     if request.method == "POST":
-        license_key, _text = license_issue(
-            organization=organization, kind=Kind.TRIAL, actor=request.user, description="Requested in the portal"
-        )
+        kind = Kind.FREE if request.POST.get("kind") == Kind.FREE else Kind.TRIAL
+        try:
+            license_key, _text = license_issue(
+                organization=organization, kind=kind, actor=request.user, description="Requested in the portal"
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            return redirect("trial_key", organization.slug)
         return _issued_redirect(request, license_key, reverse("trial_key", args=[organization.slug]))
     latest = latest_trial_key(organization)
     context = organization_page_context(
@@ -384,10 +403,24 @@ def trial_key(request, slug):
         latest=latest,
         banner=trial_banner_text(latest, now) if latest else "",
         page=_page_with_organization(keys_of(organization, Kind.TRIAL), request, organization),
+        free_keys=_page_with_organization(keys_of(organization, Kind.FREE), request, organization),
+        stopgap=stopgap_allowance(organization),
+        stopgap_refusal=stopgap_refusal(organization),
         now=now,
         **_issued_once(request, organization),
     )
     return _list_page(request, "licenses/trial_key.html", context)
+
+
+@login_required
+@require_POST
+def stopgap_grant_view(request, slug):
+    """A super-admin allows the organization one more stopgap key in its current subscription period."""
+    organization = organization_for_user(request.user, slug)
+    require_super_admin(request.user)
+    stopgap_grant(organization=organization, actor=request.user, reason=request.POST.get("reason", ""))
+    messages.success(request, f"{organization.name} may request one more stopgap (trial) key in this period.")
+    return redirect("trial_key", organization.slug)
 
 
 # Manual activation ----------------------------------------------------------------------------------

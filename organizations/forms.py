@@ -15,6 +15,9 @@ class OrganizationSearchForm(forms.Form):
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Organization.Status.choices])
     edition = forms.ChoiceField(required=False, choices=[("", "Any edition"), *Edition.choices])
     ending = forms.BooleanField(required=False, label="Subscription ends within 30 days")
+    state = forms.ChoiceField(
+        required=False, choices=[("", "Any subscription"), ("lapsed", "Lapsed"), ("ending", "Ending in 30 days")]
+    )
 
 
 class OrganizationForm(forms.Form):
@@ -31,6 +34,13 @@ class OrganizationForm(forms.Form):
         initial=3,
         help_text="Moves of one machine key to another machine allowed in 30 days.",
     )
+    fingerprint_policy = forms.ChoiceField(
+        choices=Organization.FingerprintPolicy.choices,
+        required=False,
+        label="Fingerprint policy",
+        help_text="Strict: any hardware change is another machine. Tolerant: an agent whose MAC address, "
+        "CPU id or computer name changed (one of them) keeps its key.",
+    )
 
     same_name_anyway = forms.BooleanField(required=False, label="Yes, this is another organization of the same name")
 
@@ -45,6 +55,7 @@ class OrganizationForm(forms.Form):
                     "subscription_starts_at": organization.subscription_starts_at,
                     "subscription_ends_at": organization.subscription_ends_at,
                     "transfer_limit": organization.transfer_limit,
+                    "fingerprint_policy": organization.fingerprint_policy,
                 }
             )
         super().__init__(*args, **kwargs)
@@ -77,8 +88,20 @@ class OrganizationForm(forms.Form):
         starts, ends = data.get("subscription_starts_at"), data.get("subscription_ends_at")
         if starts and ends and ends < starts:
             self.add_error("subscription_ends_at", "The subscription cannot end before it starts.")
+        if not data.get("fingerprint_policy"):  # left out: the organization keeps its policy
+            data["fingerprint_policy"] = self.initial.get("fingerprint_policy") or Organization.FingerprintPolicy.STRICT
         return data
 
 
 class OrganizationStatusForm(forms.Form):
     status = forms.ChoiceField(choices=Organization.Status.choices)
+
+
+class RenewForm(forms.Form):
+    """A renewal's term, counted from the previous paid end."""
+
+    length = forms.IntegerField(min_value=1, max_value=3660, initial=12, label="Renew by")
+    unit = forms.ChoiceField(choices=[("months", "months"), ("days", "days")], initial="months", label="Unit")
+
+    def term(self) -> dict[str, int]:
+        return {self.cleaned_data["unit"]: self.cleaned_data["length"]}

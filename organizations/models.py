@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import calendar
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
@@ -17,10 +18,22 @@ class Edition(models.TextChoices):
     FREE = "free", "Free"
 
 
+def add_months(moment: datetime, months: int) -> datetime:
+    """``moment`` plus ``months`` calendar months; a day the target month lacks becomes its last day
+    (January 31 + 1 month = February 28 or 29)."""
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
+
+
 class Organization(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
         SUSPENDED = "suspended", "Suspended"
+
+    class FingerprintPolicy(models.TextChoices):
+        STRICT = "strict", "Strict: any hardware change is another machine"
+        TOLERANT = "tolerant", "Tolerant: one of MAC, CPU id or hostname may change"
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=200)
@@ -28,9 +41,14 @@ class Organization(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     edition = models.CharField(max_length=16, choices=Edition.choices, default=Edition.PAID)
     subscription_starts_at = models.DateTimeField(default=timezone.now)
-    subscription_ends_at = models.DateTimeField()
+    subscription_ends_at = models.DateTimeField(
+        help_text="The end of the last paid period (SubscriptionPeriod), kept here by the services for fast reads."
+    )
     transfer_limit = models.PositiveSmallIntegerField(
         default=3, help_text="Moves of one machine key to another machine allowed in 30 days."
+    )
+    fingerprint_policy = models.CharField(
+        max_length=16, choices=FingerprintPolicy.choices, default=FingerprintPolicy.STRICT
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -56,6 +74,22 @@ class Organization(models.Model):
     def subscription_active(self, now: datetime) -> bool:
         return self.subscription_starts_at <= now < self.subscription_ends_at
 
+    def is_lapsed(self, now: datetime) -> bool:
+        """The paid subscription has ended (and no renewal has been recorded yet)."""
+        return self.subscription_ends_at <= now
+
+    def state_label(self, now: datetime | None = None) -> str:
+        """What lists and badges say: Suspended, Lapsed (the subscription has ended) or Active."""
+        if self.is_suspended:
+            return self.get_status_display()
+        if self.is_lapsed(now or timezone.now()):
+            return "Lapsed"
+        return self.get_status_display()
+
+    @property
+    def state_display(self) -> str:
+        return self.state_label()
+
     def snapshot(self) -> dict:
         return {
             "name": self.name,
@@ -65,6 +99,49 @@ class Organization(models.Model):
             "subscription_starts_at": self.subscription_starts_at.isoformat(),
             "subscription_ends_at": self.subscription_ends_at.isoformat(),
             "transfer_limit": self.transfer_limit,
+            "fingerprint_policy": self.fingerprint_policy,
+        }
+
+
+class SubscriptionPeriod(models.Model):
+    """One paid term of an organization's subscription. Periods follow each other: a renewal starts
+    at the previous period's end, even when that end has passed (the lapse in between, bridged or
+    not by a stopgap key, is never free). ``Organization.subscription_ends_at`` is the last one's end."""
+
+    class Kind(models.TextChoices):
+        INITIAL = "initial", "Initial subscription"
+        RENEWAL = "renewal", "Renewal"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="subscription_periods")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    term = models.CharField(max_length=32, blank=True, help_text="As renewed: '12 months', '30 days'.")
+    recorded_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        indexes = [models.Index(fields=["organization", "-starts_at"], name="subscription_period_org")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gte=models.F("starts_at")), name="subscription_period_ends_after_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.starts_at:%Y-%m-%d} → {self.ends_at:%Y-%m-%d}"
+
+    @property
+    def length(self) -> timedelta:
+        return self.ends_at - self.starts_at
+
+    def snapshot(self) -> dict:
+        return {
+            "kind": self.kind,
+            "starts_at": self.starts_at.isoformat(),
+            "ends_at": self.ends_at.isoformat(),
+            "term": self.term,
         }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
@@ -54,18 +55,29 @@ def organization_search(queryset: QuerySet[Organization], text: str) -> QuerySet
     return queryset.filter(condition)
 
 
-def organizations_filtered(queryset: QuerySet[Organization], filters: dict, now) -> QuerySet[Organization]:
-    """The organizations list's filters: search, status, edition, subscription ending within 30 days."""
-    from datetime import timedelta
+ORGANIZATION_STATES = {"lapsed": "Lapsed", "ending": "Ending in 30 days"}
 
+
+def organization_states(organizations: QuerySet[Organization], state: str, now: datetime) -> QuerySet[Organization]:
+    """Organizations whose subscription has ended (``lapsed``) or ends in the next 30 days (``ending``)."""
+    if state == "lapsed":
+        return organizations.filter(subscription_ends_at__lte=now)
+    if state == "ending":
+        return organizations.filter(subscription_ends_at__gt=now, subscription_ends_at__lte=now + timedelta(days=30))
+    return organizations
+
+
+def organizations_filtered(queryset: QuerySet[Organization], filters: dict, now) -> QuerySet[Organization]:
+    """The organizations list's filters: search, status, edition, subscription state (lapsed, or
+    ending within 30 days)."""
     queryset = organization_search(queryset, filters.get("q") or "")
     if filters.get("status"):
         queryset = queryset.filter(status=filters["status"])
     if filters.get("edition"):
         queryset = queryset.filter(edition=filters["edition"])
     if filters.get("ending"):
-        queryset = queryset.filter(subscription_ends_at__gt=now, subscription_ends_at__lte=now + timedelta(days=30))
-    return queryset
+        queryset = organization_states(queryset, "ending", now)
+    return organization_states(queryset, filters.get("state") or "", now)
 
 
 def require_super_admin(user) -> None:

@@ -1,4 +1,4 @@
-"""Organizations and their subscription: create, edit, suspend and resume."""
+"""Organizations and their subscription: create, edit, renew, suspend and resume."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from audit.services import audit_record
-from organizations.models import Edition, Organization
+from audit.services import actor_label, audit_record
+from organizations.models import Edition, Organization, SubscriptionPeriod, add_months
+
+MAX_RENEWAL_MONTHS = 120
+MAX_RENEWAL_DAYS = 3660
 
 
 def organization_slug_for(name: str) -> str:
@@ -35,6 +38,7 @@ def organization_create(
     subscription_starts_at: datetime | None = None,
     subscription_ends_at: datetime | None = None,
     transfer_limit: int | None = None,
+    fingerprint_policy: str | None = None,
 ) -> Organization:
     name = name.strip()
     if not name:
@@ -61,7 +65,18 @@ def organization_create(
     )
     if transfer_limit is not None:
         organization.transfer_limit = transfer_limit
+    if fingerprint_policy is not None:
+        if fingerprint_policy not in Organization.FingerprintPolicy.values:
+            raise ValidationError({"fingerprint_policy": "The fingerprint policy must be strict or tolerant."})
+        organization.fingerprint_policy = fingerprint_policy
     organization.save()
+    SubscriptionPeriod.objects.create(
+        organization=organization,
+        kind=SubscriptionPeriod.Kind.INITIAL,
+        starts_at=starts,
+        ends_at=ends,
+        recorded_by=actor_label(actor),
+    )
     audit_record(
         actor=actor,
         action="organization.create",
@@ -74,10 +89,21 @@ def organization_create(
 
 @transaction.atomic
 def organization_update(*, organization: Organization, actor, **fields) -> Organization:
-    """Change name, slug, edition, subscription dates or transfer limit."""
+    """Change name, slug, edition, subscription dates, transfer limit or fingerprint policy.
+
+    A changed end date corrects the current (last) subscription period; a renewal is
+    ``subscription_renew``, which adds a period."""
     organization = Organization.objects.select_for_update().get(pk=organization.pk)
     before = organization.snapshot()
-    allowed = {"name", "slug", "edition", "subscription_starts_at", "subscription_ends_at", "transfer_limit"}
+    allowed = {
+        "name",
+        "slug",
+        "edition",
+        "subscription_starts_at",
+        "subscription_ends_at",
+        "transfer_limit",
+        "fingerprint_policy",
+    }
     unknown = set(fields) - allowed
     if unknown:
         raise ValueError(f"cannot change {', '.join(sorted(unknown))}")
@@ -85,8 +111,11 @@ def organization_update(*, organization: Organization, actor, **fields) -> Organ
         setattr(organization, name, value)
     if organization.subscription_ends_at < organization.subscription_starts_at:
         raise ValidationError({"subscription_ends_at": "The subscription cannot end before it starts."})
+    if organization.fingerprint_policy not in Organization.FingerprintPolicy.values:
+        raise ValidationError({"fingerprint_policy": "Choose strict or tolerant."})
     if Organization.objects.exclude(pk=organization.pk).filter(slug=organization.slug).exists():
         raise ValidationError({"slug": f"The slug {organization.slug!r} is taken."})
+    _correct_current_period(organization, before)
     organization.save()
     if organization.snapshot() != before:
         audit_record(
@@ -98,6 +127,83 @@ def organization_update(*, organization: Organization, actor, **fields) -> Organ
             after=organization.snapshot(),
         )
     return organization
+
+
+def _correct_current_period(organization: Organization, before: dict) -> None:
+    """Edited subscription dates correct the last period (the first one's start too, if it is the only one)."""
+    if organization.snapshot()["subscription_ends_at"] == before["subscription_ends_at"] and (
+        organization.snapshot()["subscription_starts_at"] == before["subscription_starts_at"]
+    ):
+        return
+    periods = list(organization.subscription_periods.select_for_update().order_by("-starts_at", "-id")[:2])
+    if not periods:
+        SubscriptionPeriod.objects.create(
+            organization=organization,
+            kind=SubscriptionPeriod.Kind.INITIAL,
+            starts_at=organization.subscription_starts_at,
+            ends_at=organization.subscription_ends_at,
+        )
+        return
+    current = periods[0]
+    if len(periods) == 1:
+        current.starts_at = organization.subscription_starts_at
+    if organization.subscription_ends_at < current.starts_at:
+        raise ValidationError(
+            {
+                "subscription_ends_at": "The subscription cannot end before its current period starts "
+                f"({current.starts_at:%Y-%m-%d %H:%M} UTC)."
+            }
+        )
+    current.ends_at = organization.subscription_ends_at
+    current.save(update_fields=["starts_at", "ends_at"])
+
+
+def renewal_end(previous_end, *, months: int | None = None, days: int | None = None):
+    """The end of a renewal of ``months`` or ``days`` from ``previous_end`` (the previous paid end)."""
+    if (months is None) == (days is None):
+        raise ValidationError({"term": "Renew by a number of months or of days (one of the two)."})
+    if months is not None:
+        if not 1 <= months <= MAX_RENEWAL_MONTHS:
+            raise ValidationError({"months": f"Renew by 1 to {MAX_RENEWAL_MONTHS} months."})
+        return add_months(previous_end, months), f"{months} month{'s' if months != 1 else ''}"
+    if not 1 <= days <= MAX_RENEWAL_DAYS:
+        raise ValidationError({"days": f"Renew by 1 to {MAX_RENEWAL_DAYS} days."})
+    return previous_end + timedelta(days=days), f"{days} day{'s' if days != 1 else ''}"
+
+
+@transaction.atomic
+def subscription_renew(
+    *, organization: Organization, actor, months: int | None = None, days: int | None = None
+) -> SubscriptionPeriod:
+    """Add a paid term to the subscription, counted from the previous paid end even if it has passed.
+
+    The stopgap rule (Inedo's): time bridged by a stopgap (trial) key after a lapse is not free, so a
+    customer whose subscription ended on 1 January and who renews for 12 months on 1 February is
+    paid up to the next 1 January (11 months from the renewal), not to the next 1 February.
+    """
+    organization = Organization.objects.select_for_update().get(pk=organization.pk)
+    before = organization.snapshot()
+    renewed_from = organization.subscription_ends_at
+    ends, term = renewal_end(renewed_from, months=months, days=days)
+    period = SubscriptionPeriod.objects.create(
+        organization=organization,
+        kind=SubscriptionPeriod.Kind.RENEWAL,
+        starts_at=renewed_from,
+        ends_at=ends,
+        term=term,
+        recorded_by=actor_label(actor),
+    )
+    organization.subscription_ends_at = ends
+    organization.save(update_fields=["subscription_ends_at"])
+    audit_record(
+        actor=actor,
+        action="organization.renew",
+        organization=organization,
+        obj=organization,
+        before=before,
+        after={**organization.snapshot(), "renewed_from": renewed_from.isoformat(), "term": term},
+    )
+    return period
 
 
 @transaction.atomic

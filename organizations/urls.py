@@ -9,4 +9,5 @@ urlpatterns = [
     path("organizations/<slug:slug>/", views.organization_detail, name="organization_detail"),
     path("organizations/<slug:slug>/edit/", views.organization_edit, name="organization_edit"),
     path("organizations/<slug:slug>/status/", views.organization_status, name="organization_status"),
+    path("organizations/<slug:slug>/renew/", views.organization_renew, name="organization_renew"),
 ]

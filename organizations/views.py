@@ -18,7 +18,7 @@ from core.pages import bounded_total, form_add_service_errors, page_of, sorting_
 from environments.forms import EnvironmentForm
 from environments.selectors import environments_of
 from licenses.selectors import dashboard_numbers, temporary_keys_issued_to
-from organizations.forms import OrganizationForm, OrganizationSearchForm, OrganizationStatusForm
+from organizations.forms import OrganizationForm, OrganizationSearchForm, OrganizationStatusForm, RenewForm
 from organizations.models import Organization
 from organizations.selectors import (
     ORGANIZATION_SORTS,
@@ -28,7 +28,12 @@ from organizations.selectors import (
     require_super_admin,
     who_can_help,
 )
-from organizations.services import organization_create, organization_set_status, organization_update
+from organizations.services import (
+    organization_create,
+    organization_set_status,
+    organization_update,
+    subscription_renew,
+)
 from organizations.tabs import organization_page_context
 
 DASHBOARD_CACHE_SECONDS = 60  # the key counts scan every key: at most once a minute per scope
@@ -143,6 +148,7 @@ def organization_create_view(request):
                 subscription_starts_at=data["subscription_starts_at"],
                 subscription_ends_at=data["subscription_ends_at"],
                 transfer_limit=data["transfer_limit"],
+                fingerprint_policy=data["fingerprint_policy"],
             )
         except ValidationError as error:
             form_add_service_errors(form, error)
@@ -197,6 +203,39 @@ def organization_status(request, slug):
             new_status=Organization.Status.SUSPENDED if suspending else Organization.Status.ACTIVE,
             suspending=suspending,
         ),
+    )
+
+
+@login_required
+def organization_renew(request, slug):
+    """The subscription's periods, and a renewal from the previous paid end (super-admins)."""
+    organization = organization_for_user(request.user, slug)
+    require_super_admin(request.user)
+    form = RenewForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            period = subscription_renew(organization=organization, actor=request.user, **form.term())
+        except ValidationError as error:
+            form_add_service_errors(form, error)
+        else:
+            messages.success(
+                request,
+                f"{organization.name} renewed by {period.term}: paid up to {period.ends_at:%Y-%m-%d %H:%M} UTC "
+                f"(from the previous end, {period.starts_at:%Y-%m-%d %H:%M} UTC).",
+            )
+            return redirect(organization)
+    return render(
+        request,
+        "organizations/organization_renew.html",
+        organization_page_context(
+            request,
+            organization,
+            "environments",
+            form=form,
+            periods=organization.subscription_periods.all()[:50],
+            now=timezone.now(),
+        ),
+        status=400 if form.errors else 200,
     )
 
 

@@ -402,6 +402,7 @@ class Agent:
             token=decision.token,
             warnings=tuple(warnings),
             grace_ends_at=decision.grace_ends_at,
+            saved_banner=(state.last_verdict or {}).get("banner") if decision.licensed else None,
         )
 
 

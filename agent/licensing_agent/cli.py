@@ -153,6 +153,8 @@ class Output:
                 f"  License {token.license_id}: {token.kind}, {token.edition}, organization "
                 f"{token.organization_id}, {token.environment or 'no environment'}"
             )
+        if status.banner:
+            lines.insert(1, f"  {status.banner}")
         if status.changed:
             lines.append(f"  Changed since activation: {', '.join(status.changed)}")
         if status.licensed:

@@ -70,6 +70,7 @@ class Verdict:
     environment: str | None = None
     expires_at: datetime | None = None
     capabilities: dict = field(default_factory=dict)
+    banner: str | None = None  # a text to show the agent's users while the key is in use (1.1)
     changed: tuple[str, ...] = ()
     machine_uid: str | None = None
     activation: str | None = None  # the activation token, on a successful activate only
@@ -96,6 +97,7 @@ class Verdict:
             environment=license_.get("environment"),
             expires_at=parse_time(license_.get("expires_at")),
             capabilities=dict(capabilities) if isinstance(capabilities, dict) else {},
+            banner=license_.get("banner") if isinstance(license_.get("banner"), str) else None,
             changed=tuple(str(name) for name in changed),
             machine_uid=machine.get("uid"),
             activation=body.get("activation") if isinstance(body.get("activation"), str) else None,
@@ -117,6 +119,7 @@ class Verdict:
             "environment": self.environment,
             "expires_at": _rfc3339(self.expires_at),
             "capabilities": self.capabilities,
+            "banner": self.banner,
             "changed": list(self.changed),
             "machine_uid": self.machine_uid,
         }

@@ -24,8 +24,8 @@ KEY_LENGTH = 156
 BODY_LENGTH = 106
 SIGNED_LENGTH = 42
 SIGNATURE_CONTEXT = b"LP1-key\n"
-LETTER_KINDS = {"M": "machine", "T": "temporary", "S": "server", "R": "trial"}
-CODE_KINDS = {1: "machine", 2: "temporary", 3: "server", 4: "trial"}
+LETTER_KINDS = {"M": "machine", "T": "temporary", "S": "server", "R": "trial", "F": "free"}
+CODE_KINDS = {1: "machine", 2: "temporary", 3: "server", 4: "trial", 5: "free"}
 
 
 class KeyFormatError(ValueError):

@@ -31,6 +31,7 @@ class Status:
     token: ActivationToken | None = None
     warnings: tuple[str, ...] = ()
     grace_ends_at: datetime | None = None
+    saved_banner: str | None = None  # offline: the banner of the last trusted verdict
 
     @property
     def untrusted(self) -> bool:
@@ -42,6 +43,13 @@ class Status:
         if self.verdict is not None and self.verdict.valid:
             return self.verdict.capabilities
         return self.token.capabilities if self.token is not None else {}
+
+    @property
+    def banner(self) -> str | None:
+        """The portal's text for the users of this key (trial keys), while it is in use."""
+        if self.verdict is not None:
+            return self.verdict.banner if self.verdict.valid else None
+        return self.saved_banner if self.licensed else None
 
     @property
     def expires_at(self) -> datetime | None:
@@ -62,6 +70,7 @@ class Status:
             "connection": self.connection,
             "machine_uid": self.machine_uid,
             "capabilities": self.capabilities,
+            "banner": self.banner,
             "expires_at": format_time(self.expires_at) if self.expires_at else None,
             "changed": list(self.changed),
             "verdict": self.verdict.summary() if self.verdict is not None else None,

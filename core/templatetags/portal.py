@@ -23,6 +23,7 @@ BADGES = {
     "inactive": "warn",
     "disabled": "warn",
     "suspended": "danger",
+    "lapsed": "danger",
     "expired": "muted",
     "revoked": "danger",
     "deleted": "muted",

@@ -24,10 +24,10 @@ SELECT k.id, k.public_id, k.kind, k.organization_id, k.environment_id, k.machine
        k.signing_kid, k.encrypted_key, k.machine_id, k.bound_at, k.last_machine_uid, k.released_by,
        k.revoked_at, k.revoked_by_id, k.revocation_reason, k.deleted_at, k.created_at, k.updated_at,
        o.id, o.uuid, o.name, o.slug, o.status, o.edition, o.subscription_starts_at,
-       o.subscription_ends_at, o.transfer_limit, o.created_at,
+       o.subscription_ends_at, o.transfer_limit, o.fingerprint_policy, o.created_at,
        e.id, e.uuid, e.organization_id, e.name, e.enabled, e.deleted_at, e.created_at,
        m.id, m.uid, m.organization_id, m.environment_id, m.name, m.mac, m.cpu_id, m.hostname,
-       m.product_version, m.is_primary, m.bound_at, m.first_seen_at, m.last_seen_at
+       m.product_version, m.is_primary, m.bound_at, m.first_seen_at, m.last_seen_at, m.superseded_by_id
 FROM licenses_licensekey k
 JOIN organizations_organization o ON o.id = k.organization_id
 LEFT JOIN environments_environment e ON e.id = k.environment_id
@@ -36,14 +36,14 @@ WHERE k.digest = $1
 """
 
 # The machine with UID $2, and whether it is a registered machine of organization $1: bound to it
-# and holding one of its machine, server or trial keys that is not revoked (AGENT_PROTOCOL.md).
+# and holding one of its machine, server, trial or free keys that is not revoked (AGENT_PROTOCOL.md).
 REGISTERED_MACHINE = """
 SELECT m.id, m.uid, m.organization_id, m.environment_id, m.name, m.mac, m.cpu_id, m.hostname,
-       m.product_version, m.is_primary, m.bound_at, m.first_seen_at, m.last_seen_at,
+       m.product_version, m.is_primary, m.bound_at, m.first_seen_at, m.last_seen_at, m.superseded_by_id,
        m.organization_id = $1 AND EXISTS (
            SELECT 1 FROM licenses_licensekey k
            WHERE k.machine_id = m.id AND k.organization_id = $1
-             AND k.kind IN ('machine', 'server', 'trial') AND k.status <> 'revoked'
+             AND k.kind IN ('machine', 'server', 'trial', 'free') AND k.status <> 'revoked'
        ) AS is_registered_machine
 FROM environments_machine m
 WHERE m.uid = $2

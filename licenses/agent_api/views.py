@@ -52,6 +52,8 @@ def _verdict_body(outcome: AgentOutcome, uid: str, nonce: str | None, key_digest
             "capabilities": license_key.capabilities,
             "key_digest": key_digest,  # the key this verdict is about (1.1: the agent checks it)
         }
+        if (banner := license_key.banner) is not None:
+            body["license"]["banner"] = banner
     if verdict.valid:
         machine = outcome.machine
         activated_at = license_key.bound_at or (machine.bound_at if machine else None)

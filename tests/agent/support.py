@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 MACHINE = {"mac": "00:1a:2b:3c:4d:5e", "cpu_id": "BFEBFBFF000906EA", "hostname": "acme-srv01"}
 MACHINE_UID_442 = "0f1b6ff645458c48cfc2c6058f9240062dacdb68b1f948daff82299c4e8c908a"
-KIND_LETTERS = {"machine": "M", "temporary": "T", "server": "S", "trial": "R"}
-KIND_CODES = {"machine": 1, "temporary": 2, "server": 3, "trial": 4}
+KIND_LETTERS = {"machine": "M", "temporary": "T", "server": "S", "trial": "R", "free": "F"}
+KIND_CODES = {"machine": 1, "temporary": 2, "server": 3, "trial": 4, "free": 5}
 
 
 def b64url(data: bytes) -> str:

@@ -86,7 +86,7 @@ def test_activate_validate_deactivate(activated, machine_key, org, portal, make_
         "Production",
     )
     assert verdict.organization == {"id": org["id"], "name": "Acme Live"}
-    assert verdict.capabilities == {"save_data_configuration": True}
+    assert verdict.capabilities == {"save_data_configuration": True, "paid_features": True}
     assert verdict.machine_uid == activated.machine_uid()
     assert verdict.expires_at is not None
 
@@ -110,7 +110,7 @@ def test_a_temporary_key_that_expires_logs_the_user_out(activated, org, portal, 
     with Heartbeat(agent, interval=0.1, on_invalid=lost.append, on_status=on_status):
         while not beats:
             threading.Event().wait(0.02)
-        assert beats[0].licensed and beats[0].capabilities == {"save_data_configuration": False}
+        assert beats[0].licensed and beats[0].capabilities == {"save_data_configuration": False, "paid_features": True}
         from licenses.models import LicenseKey
 
         LicenseKey.objects.filter(public_id=temporary["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))

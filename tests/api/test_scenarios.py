@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from environments.fingerprint import COMPONENT_LABELS
 from tests.conftest import FINGERPRINT, Agent, command
 
 SCENARIOS = {
@@ -28,7 +29,7 @@ def test_changed_machine_needs_a_detach(machine_key, scenario):
         verdict = call(machine_key["key"])
         assert verdict["code"] == "FINGERPRINT_MISMATCH"
         assert verdict["changed"] == changed
-        assert all(name in verdict["detail"] for name in changed)
+        assert all(COMPONENT_LABELS[name] in verdict["detail"] for name in changed)  # said for a person
 
     detached = command("detach_machine", activated["machine"]["uid"].upper())
     assert detached == {"uid": activated["machine"]["uid"], "released_keys": [machine_key["id"]]}

@@ -87,7 +87,7 @@ def test_activation_token_verifies_with_a_stock_jose_library(client, machine_key
     assert claims["org"] == org["id"]
     assert claims["kind"] == "machine" and claims["edition"] == "paid"
     assert claims["environment"] == "Production"
-    assert claims["capabilities"] == {"save_data_configuration": True}
+    assert claims["capabilities"] == {"save_data_configuration": True, "paid_features": True}
     assert claims["nbf"] <= time.time() + 1
     # exp: the earlier of the subscription's end and the 30-day lease.
     assert abs(claims["exp"] - (claims["iat"] + 30 * 86400)) <= 1
@@ -101,7 +101,7 @@ def test_token_of_a_short_key_ends_with_the_key(client, temporary_key, machine_k
     verdict = client.post("/api/v1/activate", json.dumps(body), content_type="application/json").json()
     claims = jwt.decode(verdict["activation"], options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] <= 2 * 3600 + 1
-    assert claims["capabilities"] == {"save_data_configuration": False}
+    assert claims["capabilities"] == {"save_data_configuration": False, "paid_features": True}
 
 
 @pytest.mark.django_db

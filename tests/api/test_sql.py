@@ -30,7 +30,8 @@ def test_the_verdict_lookup_lists_every_column_of_its_four_models_in_field_order
 
 
 def test_the_registered_machine_lookup_lists_the_machine_then_the_answer():
-    assert selected(sql.REGISTERED_MACHINE)[:13] == [("m", field.column) for field in Machine._meta.concrete_fields]
+    columns = [("m", field.column) for field in Machine._meta.concrete_fields]
+    assert selected(sql.REGISTERED_MACHINE)[: len(columns)] == columns
     assert sql.REGISTERED_MACHINE.split("FROM environments_machine m")[0].rstrip().endswith("AS is_registered_machine")
 
 

@@ -281,7 +281,9 @@ def test_with_the_cache_turned_off_every_heartbeat_reads_the_database(cache_on, 
     assert agent.activate(machine_key["key"])["code"] == "VALID"
     for _ in range(2):
         verdict, sql = queries_of(lambda: agent.validate(machine_key["key"]))
-        assert verdict["code"] == "VALID" and len(sql) == 1
+        # The minute's "last seen" flush may fall on either call; it is not a read of the key.
+        reads = [statement for statement in sql if "agent_seen_update" not in statement]
+        assert verdict["code"] == "VALID" and len(reads) == 1 and "agent_verdict_by_digest" in reads[0]
 
 
 def test_rate_limits_still_hold_with_the_cache(cache_on, agent, machine_key):

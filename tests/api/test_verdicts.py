@@ -106,7 +106,7 @@ def test_revoked_wins_over_suspended(registered, keys, org):
 def test_temporary_key_expires_after_its_ttl(registered, temporary_key, monkeypatch):
     verdict = registered.validate(temporary_key["key"])
     assert verdict["code"] == "VALID"
-    assert verdict["license"]["capabilities"] == {"save_data_configuration": False}
+    assert verdict["license"]["capabilities"] == {"save_data_configuration": False, "paid_features": True}
     assert verdict["license"]["expires_at"] == temporary_key["expires_at"]
     later(monkeypatch, timedelta(hours=2, seconds=1))
     assert registered.validate(temporary_key["key"])["code"] == "EXPIRED"
@@ -116,7 +116,7 @@ def test_trial_key_expires_after_30_days_with_paid_capabilities(agent, trial_key
     verdict = agent.activate(trial_key["key"])
     assert verdict["code"] == "VALID"
     assert verdict["license"]["edition"] == "trial"
-    assert verdict["license"]["capabilities"] == {"save_data_configuration": True}
+    assert verdict["license"]["capabilities"] == {"save_data_configuration": True, "paid_features": True}
     later(monkeypatch, timedelta(days=29, hours=23))
     assert agent.validate(trial_key["key"])["code"] == "VALID"
     later(monkeypatch, timedelta(days=30, seconds=1))
@@ -169,6 +169,9 @@ def test_disabled_or_deleted_environment(agent, machine_key, org, status):
     command("set_environment_status", org["slug"], "Production", status)
     assert agent.validate(machine_key["key"])["code"] == "ENVIRONMENT_DISABLED"
     command("set_environment_status", org["slug"], "Production", "enabled")
+    if status == "deleted":  # deleting released the binding: the agent's next activation binds again
+        assert agent.validate(machine_key["key"])["code"] == "NOT_ACTIVATED"
+        assert agent.activate(machine_key["key"])["code"] == "VALID"
     assert agent.validate(machine_key["key"])["code"] == "VALID"
 
 

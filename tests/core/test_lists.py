@@ -123,18 +123,18 @@ def test_every_dashboard_count_links_to_its_filtered_list(world):
     client = world.client("org_admin")
     html = client.get("/").content.decode()
     links = re.findall(r'<a class="stat-value" href="([^"]+)">(\d+)</a>', html)
-    assert len(links) == 6  # organizations, four kinds of key, expiring
-    for url, count in links[1:5]:
+    assert len(links) == 9  # organizations, five kinds of key, lapsed, ending, expiring
+    for url, count in links[1:6]:
         listing = client.get(url.replace("&amp;", "&")).content.decode()
         assert f'data-testid="list-total">{count} key' in listing, url
-    assert "kind=all" in links[5][0]
+    assert "kind=all" in links[8][0]
 
 
 def test_the_super_admins_dashboard_links_open(world):
     client = world.client("super_admin")
     html = client.get("/").content.decode()
-    urls = re.findall(r'<a class="stat-value" href="([^"]+)">', html)
-    assert len(urls) == 6
+    urls = re.findall(r'<a class="stat-value" href="([^"]+)"', html)
+    assert len(urls) == 9
     for url in urls:
         response = client.get(url.replace("&amp;", "&"))
         assert response.status_code == 200, url  # the admin answers a bad filter with a redirect to ?e=1

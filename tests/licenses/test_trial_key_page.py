@@ -11,10 +11,11 @@ from tests.conftest import FINGERPRINT, Agent, shown_key
 
 def test_org_admin_requests_a_trial_key(world):
     ends = world.acme.subscription_ends_at
+    world.client("super_admin").post("/organizations/acme/trial/grant/")  # the world's trial key used the first
     response = world.client("org_admin").post("/organizations/acme/trial/", follow=True)
     key = shown_key(response)
     html = response.content.decode()
-    assert "Trial license of Acme Corp: paid-edition features until" in html and "29 days left" in html
+    assert "Trial license: for evaluation and stopgap use" in html and "29 days left" in html
     verdict = Agent(fingerprint={**FINGERPRINT, "hostname": "trial-box"}).activate(key)
     assert verdict["code"] == "VALID" and verdict["license"]["edition"] == "trial"
     assert verdict["license"]["capabilities"]["save_data_configuration"] is True

@@ -28,5 +28,11 @@ def test_dashboard_counts_keys_expiring_within_30_days(world):
     numbers = dashboard_numbers(Organization.objects.all(), now, everything=True)
     # The temporary key (4 hours) expires soon; the trial key (30 days) too; server key (90 days) not.
     assert numbers.expiring_soon == 2
-    assert numbers.active_keys == {"Machine key": 2, "Temporary key": 1, "Server access key": 1, "Trial key": 1}
+    assert numbers.active_keys == {
+        "Machine key": 2,
+        "Temporary key": 1,
+        "Server access key": 1,
+        "Trial key": 1,
+        "Free-edition key": 0,
+    }
     assert sum(count for _, count in numbers.activations_per_day) == 1

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from environments.models import Environment, Machine, MachineClaim
-from licenses.models import LicenseKey
+from licenses.models import LicenseKey, StopgapGrant
 from organizations.models import Organization
 from tests.conftest import ROLES
 from tests.security.test_page_access import PAGES
@@ -55,6 +55,11 @@ ACTIONS = {
         SUPER_IN_ORG,
     ),
     "organization_status": (lambda w: "/organizations/acme/status/", lambda w: {"status": "suspended"}, SUPER_IN_ORG),
+    "organization_renew": (
+        lambda w: "/organizations/acme/renew/",
+        lambda w: {"length": "12", "unit": "months"},
+        SUPER_IN_ORG,
+    ),
     "environment_add": (lambda w: "/organizations/acme/environments/add/", lambda w: {"name": "Sandbox"}, MANAGERS),
     "environment_status": (
         lambda w: f"/organizations/acme/environments/{w.production.uuid}/status/",
@@ -113,6 +118,7 @@ ACTIONS = {
         lambda w: {"decision": "reject"},
         SUPER_ONLY,
     ),
+    "stopgap_grant": (lambda w: "/organizations/acme/trial/grant/", lambda w: {"reason": "late PO"}, SUPER_IN_ORG),
     "manual_activation": (
         lambda w: "/activate/",
         lambda w: {"license_key": w.trial_text, "machine_uid": "AB" * 32},
@@ -179,7 +185,7 @@ def state() -> tuple:
     from organizations.models import User
 
     return (
-        list(Organization.objects.order_by("pk").values_list("name", "status", "edition")),
+        list(Organization.objects.order_by("pk").values_list("name", "status", "edition", "subscription_ends_at")),
         list(User.objects.order_by("pk").values_list("role", "organization", "is_active")),
         list(Invitation.objects.order_by("pk").values_list("token_digest", "cancelled_at")),
         list(Environment.objects.order_by("pk").values_list("name", "enabled", "deleted_at")),
@@ -187,6 +193,7 @@ def state() -> tuple:
         list(MachineClaim.objects.order_by("pk").values_list("status", "claimant")),
         list(LicenseKey.objects.order_by("pk").values_list("status", "machine", "description", "deleted_at")),
         AuditEvent.objects.exclude(action__in=["access.denied", "license.reveal"]).count(),
+        StopgapGrant.objects.count(),
     )
 
 

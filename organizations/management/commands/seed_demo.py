@@ -101,6 +101,7 @@ class Command(BaseCommand):
             description="Reporting server",
         )
         license_issue(organization=acme, kind=Kind.TRIAL, actor=acme_admin, description="Stopgap while renewing")
+        license_issue(organization=globex, kind=Kind.FREE, actor=admin, description="Free edition")
         # One agent already activated, so the machines tab, the history and the chart have something to show.
         fingerprint = fingerprint_parse(
             {
