@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
 from environments.models import Environment, Machine
@@ -64,19 +64,3 @@ def machines_search(queryset: QuerySet[Machine], text: str) -> QuerySet[Machine]
     if uid_start and all(character in "0123456789abcdef" for character in uid_start):
         condition |= Q(uid__startswith=uid_start)
     return queryset.filter(condition)
-
-
-def machines_of(organization: Organization, environment: Environment | None = None) -> QuerySet[Machine]:
-    """Machines bound to ``organization`` (optionally one environment's), with the keys they hold;
-    a machine an in-place upgrade superseded is not listed."""
-    from licenses.models import LicenseKey
-
-    queryset = Machine.objects.filter(organization=organization, superseded_by__isnull=True)
-    if environment is not None:
-        queryset = queryset.filter(environment=environment)
-    keys = LicenseKey.objects.only("public_id", "kind", "machine_id", "issued_at").order_by("-issued_at", "-id")
-    return (
-        queryset.select_related("environment")
-        .prefetch_related(Prefetch("license_keys", queryset=keys, to_attr="bound_keys"))
-        .order_by("-last_seen_at", "-pk")
-    )

@@ -1,17 +1,17 @@
-"""Environments and machines: create, enable/disable, delete and re-attach, detach."""
+"""Environments and machines: create, name, primary, machine claims filed. Changes that release
+keys from machines (detach, deleting an environment, settling a claim) are `licenses.bindings`."""
 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
-from django.utils import timezone
+from django.db import transaction
 
-from audit.services import actor_label, audit_record
+from audit.services import audit_record
 from environments.models import Environment, Machine, MachineClaim
 from organizations.models import Organization
 
 
-def _name_taken(organization: Organization, name: str, exclude_pk=None) -> bool:
+def environment_name_taken(organization: Organization, name: str, exclude_pk=None) -> bool:
     queryset = Environment.objects.attached().filter(organization=organization, name__iexact=name)
     if exclude_pk:
         queryset = queryset.exclude(pk=exclude_pk)
@@ -25,7 +25,7 @@ def environment_create(*, organization: Organization, actor, name: str) -> Envir
         raise ValidationError({"name": "An environment needs a name."})
     if len(name) > 100:
         raise ValidationError({"name": "An environment name has at most 100 characters."})
-    if _name_taken(organization, name):
+    if environment_name_taken(organization, name):
         raise ValidationError({"name": f"{organization.name} already has an environment named {name}."})
     environment = Environment.objects.create(organization=organization, name=name)
     audit_record(
@@ -36,114 +36,6 @@ def environment_create(*, organization: Organization, actor, name: str) -> Envir
         after=environment.snapshot(),
     )
     return environment
-
-
-@transaction.atomic
-def environment_set_status(*, environment: Environment, actor, status: str) -> Environment:
-    """Enable, disable or (soft) delete; ``enabled`` also re-attaches a deleted environment."""
-    if status not in Environment.Status.values:
-        raise ValidationError({"status": f"Status must be one of {', '.join(Environment.Status.values)}."})
-    environment = Environment.objects.select_for_update().get(pk=environment.pk)
-    before = environment.snapshot()
-    released: list[str] = []
-    if status == Environment.Status.DELETED:
-        if environment.deleted_at is None:
-            environment.deleted_at = timezone.now()
-            released = _environment_release(environment, actor)
-        action = "environment.delete"
-    else:
-        if environment.deleted_at is not None:
-            if _name_taken(environment.organization, environment.name, exclude_pk=environment.pk):
-                raise ValidationError(
-                    {"name": f"Another environment is named {environment.name}: rename it before re-attaching."}
-                )
-            environment.deleted_at = None
-            action = "environment.reattach"
-        else:
-            action = "environment.enable" if status == Environment.Status.ENABLED else "environment.disable"
-        environment.enabled = status == Environment.Status.ENABLED
-    if environment.snapshot() != before:
-        environment.save(update_fields=["enabled", "deleted_at"])
-        audit_record(
-            actor=actor,
-            action=action,
-            organization=environment.organization,
-            obj=environment,
-            before=before,
-            after={**environment.snapshot(), "released_keys": released} if released else environment.snapshot(),
-        )
-    return environment
-
-
-def _environment_release(environment: Environment, actor) -> list[str]:
-    """Deleting an environment detaches its machines and every machine its keys are bound to: the
-    bindings are released as by "Detach", so that after "Enable environment" (re-attach) each
-    agent's next activation binds the key to the machine as it is then. Returns the released keys."""
-    from licenses.models import LicenseKey
-
-    holding = LicenseKey.objects.filter(environment=environment, machine__isnull=False).values("machine_id")
-    machines = Machine.objects.filter(organization=environment.organization).filter(
-        models.Q(environment=environment) | models.Q(pk__in=holding)
-    )
-    released: list[str] = []
-    for machine in machines.order_by("pk"):
-        released += machine_detach(machine=machine, actor=actor)
-    return released
-
-
-@transaction.atomic
-def machine_detach(*, machine: Machine, actor) -> list[str]:
-    """Release a machine from its organization and every key bound to it; return those keys' ids.
-
-    Afterwards the keys can be activated again (on this machine or a re-installed one), and the
-    machine may be bound by another organization.
-    """
-    from licenses.models import ActivationEvent, LicenseKey
-
-    # Lock order everywhere: keys first, then machines (activation does the same), so no deadlock.
-    bound_keys = list(LicenseKey.objects.select_for_update().filter(machine=machine).order_by("pk"))
-    machine = Machine.objects.select_for_update().get(pk=machine.pk)
-    before = machine.snapshot()
-    organization = machine.organization
-    now = timezone.now()
-    released = []
-    for license_key in bound_keys:
-        license_key.machine = None
-        license_key.bound_at = None
-        license_key.last_machine_uid = machine.uid
-        license_key.released_by = LicenseKey.Released.DETACH
-        license_key.save(update_fields=["machine", "bound_at", "last_machine_uid", "released_by", "updated_at"])
-        ActivationEvent.objects.create(
-            license=license_key,
-            machine_uid=machine.uid,
-            event=ActivationEvent.Event.DETACH,
-            actor_label=actor_label(actor),
-            created_at=now,
-        )
-        released.append(str(license_key.public_id))
-    machine.organization = None
-    machine.bound_at = None
-    machine.environment = None
-    machine.is_primary = False
-    machine.save(update_fields=["organization", "bound_at", "environment", "is_primary"])
-    audit_record(
-        actor=actor,
-        action="machine.detach",
-        organization=organization,
-        obj=machine,
-        before=before,
-        after={**machine.snapshot(), "released_keys": released},
-    )
-    return released
-
-
-@transaction.atomic
-def environment_detach(*, environment: Environment, actor) -> int:
-    """Detach every machine of an environment, so re-installed agents can activate again."""
-    machines = list(Machine.objects.filter(environment=environment, organization=environment.organization))
-    for machine in machines:
-        machine_detach(machine=machine, actor=actor)
-    return len(machines)
 
 
 @transaction.atomic
@@ -201,33 +93,4 @@ def machine_claim_file(*, organization, actor, uid: str, note: str = "") -> Mach
         object_repr=f"machine {machine.uid[:16]}…",
         after={"uid": machine.uid, "note": claim.note},
     )
-    return claim
-
-
-@transaction.atomic
-def machine_claim_settle(*, claim: MachineClaim, actor, release: bool) -> MachineClaim:
-    """A super-admin's decision: release the machine from its holder (its keys there are released, the
-    claimant's agent can then activate) or reject the claim. Recorded in both organizations' logs."""
-    claim = MachineClaim.objects.select_for_update().select_related("machine", "claimant", "holder").get(pk=claim.pk)
-    if claim.status != MachineClaim.Status.OPEN:
-        raise ValidationError("This claim is already settled.")
-    machine = claim.machine
-    still_held = machine.organization_id == claim.holder_id
-    if release and still_held:
-        machine_detach(machine=machine, actor=actor)
-    claim.status = MachineClaim.Status.RELEASED if release else MachineClaim.Status.REJECTED
-    claim.settled_at = timezone.now()
-    claim.settled_by = actor if getattr(actor, "pk", None) else None
-    claim.save(update_fields=["status", "settled_at", "settled_by"])
-    action = "machine.claim_release" if release else "machine.claim_reject"
-    for organization in (claim.claimant, claim.holder):
-        audit_record(
-            actor=actor,
-            action=action,
-            organization=organization,
-            object_type="machine",
-            object_id=machine.uid,
-            object_repr=f"machine {machine.uid[:16]}…",
-            after={"uid": machine.uid, "claimant": claim.claimant.slug, "holder": claim.holder.slug},
-        )
     return claim

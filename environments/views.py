@@ -19,17 +19,11 @@ from environments.selectors import (
     environment_for_user,
     environments_of,
     machine_for_user,
-    machines_of,
     machines_search,
 )
-from environments.services import (
-    environment_create,
-    environment_set_status,
-    machine_claim_file,
-    machine_claim_settle,
-    machine_detach,
-    machine_set_primary,
-)
+from environments.services import environment_create, machine_claim_file, machine_set_primary
+from licenses.bindings import environment_set_status, machine_claim_settle, machine_detach
+from licenses.selectors import machines_of
 from organizations.selectors import organization_for_user, require_super_admin
 from organizations.tabs import organization_page_context
 

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 
+from audit.services import actor_label
 from environments.fingerprint import (
     HARDWARE_COMPONENTS,
     STRICT,
@@ -374,6 +375,24 @@ class ActivationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_event_display()} {self.machine_uid[:12]}"
+
+    @classmethod
+    def record(
+        cls, license_key, *, event, uid, now, code="", detail="", is_move=False, actor=None, ip=""
+    ) -> ActivationEvent:
+        """Append a row to ``license_key``'s history. The agent API's hot path writes the same row
+        with its own prepared statement (``licenses.agent_api.flow.history``)."""
+        return cls.objects.create(
+            license=license_key,
+            machine_uid=uid,
+            event=event,
+            code=code,
+            is_move=is_move,
+            detail=detail[:500],
+            actor_label=actor_label(actor),
+            ip=ip,
+            created_at=now,
+        )
 
 
 class StopgapGrant(models.Model):

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.http import Http404
 
 from core.pages import uuid_prefix
+from environments.models import Environment, Machine
 from licenses.models import ActivationEvent, Kind, LicenseKey
 from organizations.models import Organization
 from organizations.selectors import organization_states
@@ -210,4 +211,18 @@ def dashboard_numbers(organizations: QuerySet[Organization], now: datetime, *, e
         ending_soon=organization_counts["ending"],
         activations_per_day=[(day, per_day.get(day, 0)) for day in days],
         computed_at=now,
+    )
+
+
+def machines_of(organization: Organization, environment: Environment | None = None) -> QuerySet[Machine]:
+    """Machines bound to ``organization`` (optionally one environment's), with the keys they hold;
+    a machine an in-place upgrade superseded is not listed."""
+    queryset = Machine.objects.filter(organization=organization, superseded_by__isnull=True)
+    if environment is not None:
+        queryset = queryset.filter(environment=environment)
+    keys = LicenseKey.objects.only("public_id", "kind", "machine_id", "issued_at").order_by("-issued_at", "-id")
+    return (
+        queryset.select_related("environment")
+        .prefetch_related(Prefetch("license_keys", queryset=keys, to_attr="bound_keys"))
+        .order_by("-last_seen_at", "-pk")
     )

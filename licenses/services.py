@@ -14,9 +14,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from audit.services import actor_label, audit_record
+from audit.services import audit_record
 from environments.models import Environment
 from licenses import encryption, keyformat, signing, stopgaps
+from licenses.bindings import key_release
 from licenses.models import (
     ActivationEvent,
     Kind,
@@ -163,13 +164,6 @@ def _server_key_end(expires_on: date | None, *, current: datetime | None = None)
     return expires_at
 
 
-def release(license_key: LicenseKey, *, released_by: str) -> None:
-    license_key.last_machine_uid = license_key.machine.uid
-    license_key.machine = None
-    license_key.bound_at = None
-    license_key.released_by = released_by
-
-
 @transaction.atomic
 def license_revoke(*, license_key: LicenseKey, actor, reason: str = "", deleting: bool = False) -> LicenseKey:
     """Revoke a key for good: it answers REVOKED everywhere and releases its machine."""
@@ -180,18 +174,18 @@ def license_revoke(*, license_key: LicenseKey, actor, reason: str = "", deleting
     now = now_utc()
     if license_key.status != LicenseKey.Status.REVOKED:
         if license_key.machine_id:
-            release(license_key, released_by=LicenseKey.Released.DETACH)
+            key_release(license_key, released_by=LicenseKey.Released.DETACH)
         license_key.status = LicenseKey.Status.REVOKED
         license_key.revoked_at = now
         license_key.revoked_by = actor if getattr(actor, "pk", None) else None
         license_key.revocation_reason = reason.strip()[:500]
-        ActivationEvent.objects.create(
-            license=license_key,
-            machine_uid=license_key.last_machine_uid if before["machine"] else "",
+        ActivationEvent.record(
+            license_key,
             event=ActivationEvent.Event.REVOKE,
+            uid=license_key.last_machine_uid if before["machine"] else "",
             detail=license_key.revocation_reason,
-            actor_label=actor_label(actor),
-            created_at=now,
+            actor=actor,
+            now=now,
         )
     if deleting:
         license_key.deleted_at = now

@@ -28,6 +28,7 @@ from environments.fingerprint import Fingerprint
 from environments.models import Environment, Machine
 from licenses import services, signing, state_cache
 from licenses.agent_api import seen, sql
+from licenses.bindings import key_release
 from licenses.models import (
     Action,
     ActivationEvent,
@@ -38,7 +39,7 @@ from licenses.models import (
     moves_in_last_30_days,
     registered_machine_filter,
 )
-from licenses.services import digest_of, license_find, release
+from licenses.services import digest_of, license_find
 from organizations.models import Organization
 
 
@@ -209,22 +210,14 @@ def _verdict(license_key: LicenseKey, action, uid: str, fingerprint, machine: Ma
 def history(license_key, *, event, uid, now, code="", detail="", is_move=False, actor=AGENT, ip="") -> None:
     """Append a row to the key's history (``ActivationEvent``): every binding, move, release, refusal
     and change of details writes one, in the caller's transaction if it has one."""
-    values = [
-        license_key.pk,
-        uid,
-        event,
-        code,
-        is_move,
-        detail[:500],
-        actor_label(actor),
-        ip or current_ip(),
-        now,
-    ]
-    if connection.vendor == "postgresql":
-        sql.execute("agent_history_insert", values)
-    else:
-        fields = ["license_id", "machine_uid", "event", "code", "is_move", "detail", "actor_label", "ip", "created_at"]
-        ActivationEvent.objects.create(**dict(zip(fields, values, strict=True)))
+    ip = ip or current_ip()
+    if connection.vendor != "postgresql":
+        ActivationEvent.record(
+            license_key, event=event, uid=uid, now=now, code=code, detail=detail, is_move=is_move, actor=actor, ip=ip
+        )
+        return
+    values = [license_key.pk, uid, event, code, is_move, detail[:500], actor_label(actor), ip, now]
+    sql.execute("agent_history_insert", values)
 
 
 def components(fingerprint: Fingerprint | None) -> dict[str, str]:
@@ -463,7 +456,7 @@ def license_deactivate(*, key_text: str, uid: str, fingerprint: Fingerprint) -> 
         return AgentOutcome(verdict, license_key, now=now)
     if license_key.machine_id is not None and license_key.machine.uid == uid:
         before = license_key.snapshot()
-        release(license_key, released_by=LicenseKey.Released.DEACTIVATE)
+        key_release(license_key, released_by=LicenseKey.Released.DEACTIVATE)
         license_key.save(update_fields=["machine", "bound_at", "last_machine_uid", "released_by", "updated_at"])
         history(license_key, event=ActivationEvent.Event.DEACTIVATE, uid=uid, now=now, code=Code.DEACTIVATED)
         audit_record(

@@ -19,9 +19,9 @@ from redis.exceptions import ResponseError
 
 from core import ratelimit
 from environments.models import Environment, Machine
-from environments.services import environment_set_status, machine_detach
 from licenses import keyformat, services, state_cache
 from licenses.agent_api import sql
+from licenses.bindings import environment_set_status, machine_detach
 from licenses.models import ActivationEvent, LicenseKey
 from organizations.models import Organization
 from organizations.services import organization_update

@@ -15,6 +15,7 @@ from audit.models import AuditEvent, AuditLogImmutable
 from audit.services import audit_record
 from environments import services as environment_services
 from environments.models import Environment, Machine
+from licenses import bindings
 from licenses import services as license_services
 from licenses.models import LicenseKey
 from organizations import services as organization_services
@@ -75,15 +76,11 @@ def test_every_state_changing_service_writes_an_audit_event():
         ),
         (create_environment, ["environment.create"]),
         (
-            lambda: environment_services.environment_set_status(
-                environment=holder["env"], actor=admin, status="disabled"
-            ),
+            lambda: bindings.environment_set_status(environment=holder["env"], actor=admin, status="disabled"),
             ["environment.disable"],
         ),
         (
-            lambda: environment_services.environment_set_status(
-                environment=holder["env"], actor=admin, status="enabled"
-            ),
+            lambda: bindings.environment_set_status(environment=holder["env"], actor=admin, status="enabled"),
             ["environment.enable"],
         ),
         (issue("machine", environment=holder.get("env")), None),
@@ -106,9 +103,7 @@ def test_every_state_changing_service_writes_an_audit_event():
     assert actions_during(
         lambda: environment_services.machine_set_primary(machine=machine, actor=admin, is_primary=True)
     ) == ["machine.primary"]
-    assert actions_during(lambda: environment_services.machine_detach(machine=machine, actor=admin)) == [
-        "machine.detach"
-    ]
+    assert actions_during(lambda: bindings.machine_detach(machine=machine, actor=admin)) == ["machine.detach"]
     server = holder["server"][0]
     assert actions_during(
         lambda: license_services.license_update(
@@ -126,10 +121,10 @@ def test_every_state_changing_service_writes_an_audit_event():
     ) == ["license.revoke"]
     environment = Environment.objects.get()
     assert actions_during(
-        lambda: environment_services.environment_set_status(environment=environment, actor=admin, status="deleted")
+        lambda: bindings.environment_set_status(environment=environment, actor=admin, status="deleted")
     ) == ["environment.delete"]
     assert actions_during(
-        lambda: environment_services.environment_set_status(environment=environment, actor=admin, status="enabled")
+        lambda: bindings.environment_set_status(environment=environment, actor=admin, status="enabled")
     ) == ["environment.reattach"]
 
 

@@ -3,7 +3,7 @@ from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from core.commands import JSONCommand
 from environments.fingerprint import FingerprintError, machine_uid_normalize
 from environments.models import Machine
-from environments.services import machine_detach
+from licenses.bindings import machine_detach
 
 
 class Command(JSONCommand):

@@ -2,7 +2,7 @@ from django.core.exceptions import ObjectDoesNotExist
 
 from core.commands import JSONCommand
 from environments.models import Environment
-from environments.services import environment_set_status
+from licenses.bindings import environment_set_status
 from organizations.services import organization_lookup
 
 
