@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import models
@@ -19,6 +19,7 @@ from environments.fingerprint import (
     fingerprint_rebind,
 )
 from environments.models import Machine
+from organizations.models import TRANSFER_WINDOW
 
 
 class Kind(models.TextChoices):
@@ -287,7 +288,8 @@ class LicenseKey(models.Model):
             if is_move and recent_moves(self) >= organization.transfer_limit:
                 return Verdict(
                     Code.TRANSFER_LIMIT,
-                    f"This key has moved to another machine {organization.transfer_limit} times in 30 days.",
+                    f"This key has moved to another machine {organization.transfer_limit} times "
+                    f"in {TRANSFER_WINDOW.days} days.",
                 )
         if self.machine_id is not None and self.machine.uid != uid:
             changed = changed_components(self.machine.components, fingerprint) if fingerprint else []
@@ -417,7 +419,7 @@ class StopgapGrant(models.Model):
 
 def moves_in_last_30_days(license_key: LicenseKey, now: datetime) -> int:
     return ActivationEvent.objects.filter(
-        license=license_key, is_move=True, created_at__gt=now - timedelta(days=30)
+        license=license_key, is_move=True, created_at__gt=now - TRANSFER_WINDOW
     ).count()
 
 

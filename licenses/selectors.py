@@ -12,7 +12,7 @@ from django.http import Http404
 from core.pages import uuid_prefix
 from environments.models import Environment, Machine
 from licenses.models import ActivationEvent, Kind, LicenseKey
-from organizations.models import Organization
+from organizations.models import ENDING_SOON, Organization
 from organizations.selectors import organization_states
 
 
@@ -67,7 +67,6 @@ KEY_SORTS = {
     "status": ["status", "-issued_at", "id"],
     "machine_name": ["machine_name", "id"],
 }
-ENDING_SOON = timedelta(days=30)
 
 
 def keys_filtered(queryset: QuerySet[LicenseKey], organization: Organization, filters: dict, now) -> QuerySet:
@@ -175,7 +174,7 @@ def dashboard_numbers(organizations: QuerySet[Organization], now: datetime, *, e
         keys = keys.filter(organization__in=organizations)
         events = events.filter(license__organization__in=organizations)
     working = keys.filter(status=LicenseKey.Status.ACTIVE).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-    soon = now + timedelta(days=30)
+    soon = now + ENDING_SOON
     # One pass over the keys for every count; machine keys end with their organization's subscription,
     # so those are counted through the (few) organizations whose subscription ends soon.
     counts = working.aggregate(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from core.pages import UTCDateTimeField
-from organizations.models import Edition, Organization
+from organizations.models import DEFAULT_TRANSFER_LIMIT, Edition, Organization
 
 
 class OrganizationSearchForm(forms.Form):
@@ -14,7 +14,6 @@ class OrganizationSearchForm(forms.Form):
     )
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Organization.Status.choices])
     edition = forms.ChoiceField(required=False, choices=[("", "Any edition"), *Edition.choices])
-    ending = forms.BooleanField(required=False, label="Subscription ends within 30 days")
     state = forms.ChoiceField(
         required=False, choices=[("", "Any subscription"), ("lapsed", "Lapsed"), ("ending", "Ending in 30 days")]
     )
@@ -31,7 +30,7 @@ class OrganizationForm(forms.Form):
     transfer_limit = forms.IntegerField(
         min_value=0,
         max_value=100,
-        initial=3,
+        initial=DEFAULT_TRANSFER_LIMIT,
         help_text="Moves of one machine key to another machine allowed in 30 days.",
     )
     fingerprint_policy = forms.ChoiceField(

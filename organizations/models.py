@@ -11,6 +11,12 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+# How far ahead "ending soon" looks (dashboards, lists, filters).
+ENDING_SOON = timedelta(days=30)
+# The window the transfer limit counts a machine key's moves in, and the limit a new organization gets.
+TRANSFER_WINDOW = timedelta(days=30)
+DEFAULT_TRANSFER_LIMIT = 3
+
 
 class Edition(models.TextChoices):
     PAID = "paid", "Paid"
@@ -45,7 +51,7 @@ class Organization(models.Model):
         help_text="The end of the last paid period (SubscriptionPeriod), kept here by the services for fast reads."
     )
     transfer_limit = models.PositiveSmallIntegerField(
-        default=3, help_text="Moves of one machine key to another machine allowed in 30 days."
+        default=DEFAULT_TRANSFER_LIMIT, help_text="Moves of one machine key to another machine allowed in 30 days."
     )
     fingerprint_policy = models.CharField(
         max_length=16, choices=FingerprintPolicy.choices, default=FingerprintPolicy.STRICT

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from core.pages import uuid_prefix
-from organizations.models import Organization
+from organizations.models import ENDING_SOON, Organization
 
 
 def organization_for_user(user, slug: str) -> Organization:
@@ -63,7 +63,7 @@ def organization_states(organizations: QuerySet[Organization], state: str, now: 
     if state == "lapsed":
         return organizations.filter(subscription_ends_at__lte=now)
     if state == "ending":
-        return organizations.filter(subscription_ends_at__gt=now, subscription_ends_at__lte=now + timedelta(days=30))
+        return organizations.filter(subscription_ends_at__gt=now, subscription_ends_at__lte=now + ENDING_SOON)
     return organizations
 
 
@@ -75,8 +75,6 @@ def organizations_filtered(queryset: QuerySet[Organization], filters: dict, now)
         queryset = queryset.filter(status=filters["status"])
     if filters.get("edition"):
         queryset = queryset.filter(edition=filters["edition"])
-    if filters.get("ending"):
-        queryset = organization_states(queryset, "ending", now)
     return organization_states(queryset, filters.get("state") or "", now)
 
 

@@ -19,7 +19,7 @@ from environments.forms import EnvironmentForm
 from environments.selectors import environments_of
 from licenses.selectors import dashboard_numbers, temporary_keys_issued_to
 from organizations.forms import OrganizationForm, OrganizationSearchForm, OrganizationStatusForm, RenewForm
-from organizations.models import Organization
+from organizations.models import ENDING_SOON, Organization
 from organizations.selectors import (
     ORGANIZATION_SORTS,
     organization_for_user,
@@ -97,8 +97,8 @@ def dashboard_links(organization: Organization | None, now) -> dict[str, str]:
         if value != Kind.MACHINE:  # a machine key has no end of its own
             query["expires_at__gt"] = moment
         links[label] = f"{keys}?{urlencode(query)}"
-    soon = (now + timedelta(days=30)).isoformat(timespec="seconds")
-    links["expiring"] = reverse("organization_list") + "?ending=on"
+    soon = (now + ENDING_SOON).isoformat(timespec="seconds")
+    links["expiring"] = reverse("organization_list") + "?state=ending"
     links["expiring_keys"] = (
         f"{keys}?{urlencode({'status__exact': 'active', 'expires_at__gt': moment, 'expires_at__lte': soon})}"
     )

@@ -96,7 +96,7 @@ def test_organizations_filter_by_status_edition_and_ending_soon(world):
     names = lambda response: re.findall(r'<a href="/organizations/[^/]+/">([^<]+)</a>', response.content.decode())  # noqa: E731
     assert names(client.get("/organizations/", {"status": "suspended"})) == ["Globex"]
     assert names(client.get("/organizations/", {"edition": "trial"})) == ["Ending Soon Ltd"]
-    assert names(client.get("/organizations/", {"ending": "on"})) == ["Ending Soon Ltd"]
+    assert names(client.get("/organizations/", {"state": "ending"})) == ["Ending Soon Ltd"]
     assert names(client.get("/organizations/", {"sort": "ends"}))[0] == "Ending Soon Ltd"
     assert names(client.get("/organizations/", {"q": str(ending.uuid)[:8]})) == ["Ending Soon Ltd"]
     assert 'data-testid="list-total">3 organizations' in client.get("/organizations/").content.decode()
