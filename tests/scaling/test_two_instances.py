@@ -20,7 +20,7 @@ import pytest
 
 from licenses.models import ActivationEvent, LicenseKey
 from tests.conftest import FINGERPRINT, command
-from tests.support.servers import free_port, redis_available
+from tests.support.servers import free_port, redis_available, redis_forget
 from tests.support.servers import test_database_url as database_url_of_this_run
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -71,6 +71,7 @@ def instances(django_db_setup, django_db_blocker):
             process.send_signal(signal.SIGQUIT)  # quick shutdown: the tests are over
         for process in processes:
             process.wait(timeout=15)
+        redis_forget(REDIS_URL, CACHE_KEY_PREFIX)
 
 
 def post(url: str, endpoint: str, key: str, fingerprint: dict) -> tuple[int, dict]:

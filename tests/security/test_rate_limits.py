@@ -15,7 +15,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from tests.conftest import FINGERPRINT
-from tests.support.servers import gunicorn, redis_available
+from tests.support.servers import gunicorn, redis_available, redis_forget
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -65,9 +65,10 @@ def test_a_forwarded_header_counts_only_when_configured(settings, machine_key):
 def test_the_per_key_limit_holds_across_two_gunicorn_workers_sharing_redis(machine_key):
     if not redis_available(REDIS_URL):
         pytest.skip(f"Redis is not reachable at {REDIS_URL}")
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
     env = {
         "REDIS_URL": REDIS_URL,
-        "CACHE_KEY_PREFIX": f"test-{uuid.uuid4().hex[:8]}",
+        "CACHE_KEY_PREFIX": prefix,
         "API_RATE_LIMIT_PER_KEY": "10",
         "API_RATE_LIMIT_PER_IP": "100000",
     }
@@ -93,5 +94,6 @@ def test_the_per_key_limit_holds_across_two_gunicorn_workers_sharing_redis(machi
         for thread in threads:
             thread.join()
         assert int(time.time() // 60) == window, "the burst took over 10 seconds"
+    redis_forget(REDIS_URL, prefix)
     # Two workers counting alone would have let up to 20 through.
     assert sorted(statuses) == [200] * 10 + [429] * 6, statuses

@@ -55,6 +55,17 @@ def gunicorn(*, workers: int = 2, env: dict | None = None):
         process.wait(timeout=15)
 
 
+def redis_forget(url: str, prefix: str) -> None:
+    """Delete every Redis key a test wrote under its own ``prefix`` (some never expire by design:
+    the pending "last seen" times wait for the next flush)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    names = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if names:
+        client.delete(*names)
+
+
 def redis_available(url: str) -> bool:
     try:
         import redis
