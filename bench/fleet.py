@@ -55,7 +55,8 @@ def rows_written() -> dict[str, int]:
 def evict(entries: list[dict]) -> int:
     """Delete the verdict-cache entry of one key in ``MISS_EVERY``: their next call reads PostgreSQL."""
     from core import ratelimit
-    from licenses import keyformat, state_cache
+    from licenses import keyformat
+    from licenses.agent_api import state_cache
 
     runner = ratelimit.script_runner()
     names = [runner.make_key(state_cache._entry(keyformat.key_digest(entry["key"]))) for entry in entries]

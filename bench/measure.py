@@ -3,7 +3,7 @@
 Called by ``bench/run.py`` once per size (each size is its own database, so its own process);
 writes ``bench/results/raw/bench_<keys>.json``.
 
-The agent API keeps each key's verdict rows in Redis (``licenses/state_cache.py``) for an hour,
+The agent API keeps each key's verdict rows in Redis (``licenses/agent_api/state_cache.py``) for an hour,
 and agents call every few minutes: in production nearly every call finds its key cached. So before
 the measured cells every key of the sample is sent once (``warm_cache``), and the ``validate`` and
 ``activate`` cells measure that steady state; one cell (``validate_cold``) measures the other end,
@@ -322,7 +322,7 @@ def touch(machine_ids: list[int], uids: list[str], *, fresh: bool) -> None:
     """
     from django.db import connection
 
-    from licenses import state_cache
+    from licenses.agent_api import state_cache
 
     del uids  # "last seen" is no longer kept per machine outside the batch
     if fresh:
@@ -358,7 +358,8 @@ def warm_cache(ports: list[int], requests_file: Path, *, threads: int = WARM_THR
 def cached_keys(entries: list[dict]) -> dict:
     """How many keys of the sample the verdict cache holds under the current generations (a
     temporary key counts only if its machine's entry is current too)."""
-    from licenses import keyformat, state_cache
+    from licenses import keyformat
+    from licenses.agent_api import state_cache
 
     calls = []
     for entry in entries:
@@ -383,7 +384,7 @@ def measure_queries(entries: list[dict], list_pages: dict[str, str], touch) -> d
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from licenses import state_cache
+    from licenses.agent_api import state_cache
     from organizations.models import User
 
     client = Client(HTTP_HOST="127.0.0.1", HTTP_X_FORWARDED_PROTO="https")
@@ -533,7 +534,7 @@ def measure(
             body = {"license_key": entry["key"], "fingerprint": entry["fingerprint"], "nonce": f"bench-{number}"}
             handle.write(f"{entry['ip']}\t{json.dumps(body, separators=(',', ':'))}\n")
 
-    from licenses import state_cache
+    from licenses.agent_api import state_cache
 
     def touch_sample(*, fresh: bool) -> None:
         touch(machine_ids, uids, fresh=fresh)

@@ -74,7 +74,7 @@ def retry_after(limit: Limit, now: float) -> int:
 # Count each limit in turn and stop at the first one exceeded (as calling ``hit`` for each would), in
 # one round trip to Redis. KEYS[1..ARGV[1]] are the counters; ARGV holds each counter's limit,
 # lifetime and increment after their count (increment 0: only check what others counted). Other
-# scripts (licenses/state_cache.py) go on from where it ends.
+# scripts (licenses/agent_api/state_cache.py) go on from where it ends.
 COUNT_SCRIPT = """
 local counters = tonumber(ARGV[1])
 for index = 1, counters do

@@ -1,4 +1,4 @@
-"""Verdict-cache renewals that Redis has not confirmed yet (``licenses/state_cache.py``).
+"""Verdict-cache renewals that Redis has not confirmed yet (``licenses/agent_api/state_cache.py``).
 
 Every change that makes an organization's cached rows stale writes one of these rows in its own
 transaction; the change's process deletes it once Redis has the organization's new generation. A

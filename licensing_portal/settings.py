@@ -122,7 +122,7 @@ INSTALLED_APPS = [
 ]
 
 # Called with an organization's uuid on every audited change of its data (audit.services.audit_record).
-AUDIT_CHANGE_HOOKS = ["licenses.state_cache.organization_changed"]
+AUDIT_CHANGE_HOOKS = ["licenses.agent_api.state_cache.organization_changed"]
 
 MIDDLEWARE = [
     "core.middleware.RequestContextMiddleware",
@@ -261,7 +261,7 @@ LICENSE_TRIAL_DAYS = 30
 # "Last seen" reaches PostgreSQL at most this often: per machine without Redis, in one batch for all
 # machines with it (licenses/agent_api/seen.py); the benchmark shortens it to measure a flush.
 MACHINE_SEEN_WRITE_SECONDS = _setting("MACHINE_SEEN_WRITE_SECONDS", env.int, default=60)
-# With REDIS_URL: how long the agent API keeps a key's rows cached in Redis (licenses/state_cache.py);
+# With REDIS_URL: how long the agent API keeps a key's rows cached in Redis (licenses/agent_api/state_cache.py);
 # changes invalidate them at once, this bounds staleness if an invalidation is lost. 0 turns it off.
 LICENSE_STATE_CACHE_SECONDS = _setting("LICENSE_STATE_CACHE_SECONDS", env.int, default=3600)
 # How often each worker reads the verdict-cache renewals pending in PostgreSQL (licenses/cache_renewals.py):

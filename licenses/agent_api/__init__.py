@@ -5,7 +5,7 @@
   (``LicenseKey.verdict_for``), and what the call writes.
 - ``sql``: the hot path's statements, as literal SQL (PostgreSQL); the ORM does everything else.
 - ``seen``: "last seen" and the unchanged re-activations' history, coalesced.
-- ``licenses.state_cache``: the verdict inputs cached in Redis, and their invalidation.
+- ``state_cache``: the verdict inputs cached in Redis, and their invalidation.
 
 The Django and redis-py internals this package relies on, each pinned by
 ``tests/api/test_internals.py`` (a Django or redis-py upgrade that changes one fails there):

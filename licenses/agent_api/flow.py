@@ -26,8 +26,8 @@ from audit.services import AGENT, actor_label, audit_record
 from core.context import current_ip
 from environments.fingerprint import Fingerprint
 from environments.models import Environment, Machine
-from licenses import services, signing, state_cache
-from licenses.agent_api import seen, sql
+from licenses import services, signing
+from licenses.agent_api import seen, sql, state_cache
 from licenses.bindings import key_release
 from licenses.models import (
     Action,

@@ -21,7 +21,8 @@ from core import ratelimit
 from core.errors import error_response
 from core.time import rfc3339
 from environments.fingerprint import CONTROL_CHARACTER, FingerprintError, fingerprint_parse
-from licenses import keyformat, signing, state_cache
+from licenses import keyformat, signing
+from licenses.agent_api import state_cache
 from licenses.agent_api.flow import AgentOutcome, license_activate, license_deactivate, license_validate
 from licenses.models import Code
 from licenses.openapi import openapi_document

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from licenses import state_cache
+from licenses.agent_api import state_cache
 from tests.support.servers import redis_available, redis_forget
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
-from licenses import state_cache
+from licenses.agent_api import state_cache
 from licenses.models import LicenseKey, PendingCacheRenewal
 from tests.api.test_state_cache import warm
 from tests.conftest import OTHER_MACHINE, Agent, command

@@ -1,4 +1,4 @@
-"""The agent API's verdict cache (licenses/state_cache.py), through HTTP, PostgreSQL and a real Redis.
+"""The agent API's verdict cache (licenses/agent_api/state_cache.py), through HTTP, PostgreSQL and a real Redis.
 
 A heartbeat whose key is cached reads no database; every change an administrator or an agent makes
 answers on the very next call; time still ends keys on time; "last seen" is still written once a
@@ -19,8 +19,8 @@ from redis.exceptions import ResponseError
 
 from core import ratelimit
 from environments.models import Environment, Machine
-from licenses import keyformat, services, state_cache
-from licenses.agent_api import sql
+from licenses import keyformat, services
+from licenses.agent_api import sql, state_cache
 from licenses.bindings import environment_set_status, machine_detach
 from licenses.models import ActivationEvent, LicenseKey
 from organizations.models import Organization

@@ -148,7 +148,8 @@ def test_a_revocation_reaches_the_cached_verdicts_of_both_instances_at_once(inst
     operator's command, on a third host sharing PostgreSQL and Redis) answers on both at once."""
     import redis
 
-    from licenses import keyformat, state_cache
+    from licenses import keyformat
+    from licenses.agent_api import state_cache
 
     key = new_machine_key()
     assert post(instances[0], "activate", key, FINGERPRINT)[1]["code"] == "VALID"

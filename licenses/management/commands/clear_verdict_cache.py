@@ -2,7 +2,7 @@ from django.core.management.base import CommandError
 
 from audit.services import audit_record
 from core.commands import JSONCommand
-from licenses import state_cache
+from licenses.agent_api import state_cache
 
 
 class Command(JSONCommand):
