@@ -42,12 +42,15 @@ FLUSH_SECONDS = 10  # the workers' "last seen" flush window in this run (60 in p
 
 
 def rows_written() -> dict[str, int]:
+    """Rows inserted, updated or deleted in the tables a heartbeat can write, and the database's
+    committed transactions (``transactions``: the workers' reads count too, this query once)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables"
             " WHERE relname IN ('environments_machine', 'licenses_activationevent')"
+            " UNION ALL SELECT 'transactions', xact_commit FROM pg_stat_database WHERE datname = current_database()"
         )
         return dict(cursor.fetchall())
 
@@ -89,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
 
     portal = Portal(seeded["keys"], instances=1, workers=options.workers, base_port=options.port, log_dir=out_dir)
     cells: dict[str, list[dict]] = {"floor": [], "fleet": [], "fleet_miss": [], "activate": []}
-    written: dict[str, dict[str, int]] = {name: {"calls": 0, "rows": 0} for name in cells}
+    written: dict[str, dict[str, int]] = {name: {"calls": 0, "rows": 0, "transactions": 0} for name in cells}
     per_round = len(entries) // (options.rounds * 3)
     try:
         portal.start()
@@ -119,13 +122,17 @@ def main(argv: list[str] | None = None) -> None:
                 )
                 run["wrapped"] = path is not None and run["requests"] > len(parts[name][0])
                 cells[name].append(run)
-                if name != "floor":
+                if name == "floor":
+                    time.sleep(11)  # its queries' statistics reach PostgreSQL's counters before the next cell's
+                else:
                     time.sleep(FLUSH_SECONDS + 1)  # a worker's next call after the window flushes this cell's times
                     http_post_flush(base, parts[name][0][0])
-                    time.sleep(1.5)  # the statistics collector
+                    time.sleep(11)  # PostgreSQL 15: an idle backend reports its statistics within 10 s
                     after = rows_written()
                     written[name]["calls"] += run["requests"]
+                    transactions = after.pop("transactions") - before.pop("transactions") - 1  # minus "before"
                     written[name]["rows"] += sum(after.values()) - sum(before.values())
+                    written[name]["transactions"] += transactions
                 print(f"round {round_number} {name}: {run['requests_per_second']:.0f} req/s", file=sys.stderr)
                 connection.close()
     finally:
@@ -167,6 +174,9 @@ def summarise(seeded: dict, options, cells: dict[str, list[dict]], written: dict
                 "rows_per_call": round(written[name]["rows"] / written[name]["calls"], 4)
                 if written[name]["calls"]
                 else None,
+                "transactions_per_call": round(written[name]["transactions"] / written[name]["calls"], 4)
+                if written[name]["calls"]
+                else None,
             }
             for name, runs in cells.items()
         },
@@ -178,15 +188,17 @@ def markdown(report: dict) -> str:
         f"Fleet cell, {report['measured_at']}: {report['keys']:,} keys, {report['workers']} gunicorn workers,"
         f" {report['connections']} connections, {report['rounds']} rounds (each machine at most once per cell).",
         "",
-        "| cell | req/s | × floor | p50 ms | p99 ms | PostgreSQL rows written per call | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| cell | req/s | × floor | p50 ms | p99 ms | PostgreSQL rows written per call | PostgreSQL transactions"
+        " per call | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, cell in report["cells"].items():
         rows = "" if cell["rows_per_call"] is None else f"{cell['rows_per_call']:.4f}"
+        transactions = "" if cell.get("transactions_per_call") is None else f"{cell['transactions_per_call']:.4f}"
         wrapped = " (wrapped)" if cell["wrapped"] else ""
         lines.append(
             f"| {name}{wrapped} | {cell['requests_per_second']:,} | {cell['of_floor']:.2f} | {cell['p50_ms']:.2f}"
-            f" | {cell['p99_ms']:.2f} | {rows} | {cell['errors']} |"
+            f" | {cell['p99_ms']:.2f} | {rows} | {transactions} | {cell['errors']} |"
         )
     return "\n".join(lines) + "\n"
 

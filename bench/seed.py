@@ -360,13 +360,13 @@ def seed(keys: int, *, sample: int = SAMPLE, force: bool = False, processes: int
             slug = "big-customer" if number == 1 else f"customer-{number:04d}"
             rows.append(
                 f"{number}\t{organization_uuid(number)}\t{name}\t{slug}\tactive\tpaid\t"
-                f"{_ts(now - timedelta(days=400))}\t{_ts(now + timedelta(days=400))}\t3\t{_ts(now)}\n"
+                f"{_ts(now - timedelta(days=400))}\t{_ts(now + timedelta(days=400))}\t3\tstrict\t{_ts(now)}\n"
             )
         _copy(
             cursor,
             "organizations_organization",
             "id, uuid, name, slug, status, edition, subscription_starts_at, subscription_ends_at, "
-            "transfer_limit, created_at",
+            "transfer_limit, fingerprint_policy, created_at",
             "".join(rows),
         )
         rows = []
