@@ -119,6 +119,7 @@ INSTALLED_APPS = [
     "environments",
     "licenses",
     "accounts",
+    "integrations",
 ]
 
 # Called with an organization's uuid on every audited change of its data (audit.services.audit_record).
