@@ -28,6 +28,7 @@ urlpatterns = [
     path("", include("environments.urls")),
     path("", include("licenses.urls")),
     path("", include("audit.urls")),
+    path("", include("integrations.urls")),
 ]
 
 # Outside /api/ the error pages are HTML (templates/404.html, 500.html); the API answers JSON itself.
