@@ -23,7 +23,32 @@ def _docs_policy(view):
     return wrapper
 
 
-api = NinjaAPI(
+IDEMPOTENCY_KEY = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "description": "Retrying with the same key and body within 24 hours answers the first response again "
+    "without acting twice; another body with the same key gets 422 IDEMPOTENCY_MISMATCH.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+
+
+class ManagementAPI(NinjaAPI):
+    """django-ninja's API with the document's operation ids named after the views
+    (``organization_list``) and the Idempotency-Key header on every POST."""
+
+    def get_openapi_operation_id(self, operation) -> str:
+        return operation.view_func.__name__.removesuffix("_endpoint")
+
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        for methods in schema["paths"].values():
+            if "post" in methods:
+                methods["post"].setdefault("parameters", []).append(IDEMPOTENCY_KEY)
+        return schema
+
+
+api = ManagementAPI(
     title="Licensing portal management API",
     version="1",
     description="For the vendor's systems and customers' automation: see docs/MANAGEMENT_API.md.",
