@@ -11,7 +11,7 @@ from integrations import representations
 from integrations.api.auth import caller_with, organization_for
 from integrations.api.errors import APIError
 from integrations.api.idempotency import idempotent
-from integrations.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate
+from integrations.api.pagination import CURSOR_MAX, DEFAULT_LIMIT, MAX_LIMIT, paginate
 from integrations.api.schemas import (
     ERRORS,
     HistoryList,
@@ -20,6 +20,8 @@ from integrations.api.schemas import (
     KeyList,
     KeyOut,
     KeyPatch,
+    KeyRef,
+    OrganizationRef,
     Revocation,
 )
 from integrations.models import Scope
@@ -51,11 +53,11 @@ def _key_for(caller: Caller, key_id: str) -> LicenseKey:
 @router.get("/organizations/{org}/keys", response={200: KeyList, **ERRORS}, summary="List keys")
 def key_list(
     request,
-    org: str,
+    org: OrganizationRef,
     kind: str = Query("", pattern="^(|machine|temporary|server|trial|free)$"),
     status: str = Query("", pattern="^(|active|expired|inactive|revoked)$"),
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-    cursor: str | None = Query(None, max_length=200),
+    cursor: str | None = Query(None, max_length=CURSOR_MAX),
 ):
     organization = organization_for(caller_with(request, Scope.KEYS_READ), org)
     now = timezone.now()
@@ -78,7 +80,7 @@ def _restore_key_text(body: dict) -> dict:
 
 @router.post("/organizations/{org}/keys", response={201: IssuedKeyOut, **ERRORS}, summary="Issue a key")
 @idempotent(201, secret_fields=("key",), restore=_restore_key_text)
-def key_issue(request, org: str, payload: KeyIssue):
+def key_issue(request, org: OrganizationRef, payload: KeyIssue):
     caller = caller_with(request, Scope.KEYS_WRITE)
     organization = organization_for(caller, org)
     if not may_issue(caller.token.created_by, organization, payload.kind):
@@ -117,12 +119,12 @@ def key_issue(request, org: str, payload: KeyIssue):
 
 
 @router.get("/keys/{key_id}", response={200: KeyOut, **ERRORS}, summary="Show a key (never its text)")
-def key_show(request, key_id: str):
+def key_show(request, key_id: KeyRef):
     return representations.license_key(_key_for(caller_with(request, Scope.KEYS_READ), key_id))
 
 
 @router.patch("/keys/{key_id}", response={200: KeyOut, **ERRORS}, summary="Edit a server key")
-def key_patch(request, key_id: str, payload: KeyPatch):
+def key_patch(request, key_id: KeyRef, payload: KeyPatch):
     caller = caller_with(request, Scope.KEYS_WRITE)
     license_key = _key_for(caller, key_id)
     fields = payload.model_dump(exclude_unset=True)
@@ -144,7 +146,7 @@ def key_patch(request, key_id: str, payload: KeyPatch):
 
 @router.post("/keys/{key_id}/revoke", response={200: KeyOut, **ERRORS}, summary="Revoke a key")
 @idempotent(200)
-def key_revoke(request, key_id: str, payload: Revocation):
+def key_revoke(request, key_id: KeyRef, payload: Revocation):
     caller = caller_with(request, Scope.KEYS_WRITE)
     license_key = _key_for(caller, key_id)
     license_revoke(license_key=license_key, actor=caller.actor, reason=payload.reason)
@@ -154,9 +156,9 @@ def key_revoke(request, key_id: str, payload: Revocation):
 @router.get("/keys/{key_id}/history", response={200: HistoryList, **ERRORS}, summary="A key's history")
 def key_history(
     request,
-    key_id: str,
+    key_id: KeyRef,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-    cursor: str | None = Query(None, max_length=200),
+    cursor: str | None = Query(None, max_length=CURSOR_MAX),
 ):
     license_key = _key_for(caller_with(request, Scope.KEYS_READ), key_id)
     return paginate(

@@ -10,8 +10,8 @@ from integrations import representations
 from integrations.api.auth import caller_with, organization_for
 from integrations.api.errors import APIError
 from integrations.api.idempotency import idempotent
-from integrations.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate
-from integrations.api.schemas import ERRORS, DetachOut, MachineList
+from integrations.api.pagination import CURSOR_MAX, DEFAULT_LIMIT, MAX_LIMIT, paginate
+from integrations.api.schemas import ERRORS, DetachOut, MachineList, MachineRef, OrganizationRef
 from integrations.models import Scope
 
 router = Router(tags=["machines"])
@@ -20,9 +20,9 @@ router = Router(tags=["machines"])
 @router.get("/organizations/{org}/machines", response={200: MachineList, **ERRORS}, summary="List machines")
 def machine_list(
     request,
-    org: str,
+    org: OrganizationRef,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-    cursor: str | None = Query(None, max_length=200),
+    cursor: str | None = Query(None, max_length=CURSOR_MAX),
 ):
     organization = organization_for(caller_with(request, Scope.MACHINES_READ), org)
     return paginate(
@@ -32,7 +32,7 @@ def machine_list(
 
 @router.post("/machines/{uid}/detach", response={200: DetachOut, **ERRORS}, summary="Detach a machine")
 @idempotent(200)
-def machine_detach_endpoint(request, uid: str):
+def machine_detach_endpoint(request, uid: MachineRef):
     caller = caller_with(request, Scope.MACHINES_WRITE)
     try:
         uid = machine_uid_normalize(uid)

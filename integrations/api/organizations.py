@@ -9,17 +9,19 @@ from integrations import representations
 from integrations.api.auth import caller_with, organization_for
 from integrations.api.errors import APIError
 from integrations.api.idempotency import idempotent
-from integrations.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate
+from integrations.api.pagination import CURSOR_MAX, DEFAULT_LIMIT, MAX_LIMIT, paginate
 from integrations.api.schemas import (
     ERRORS,
     EnvironmentCreate,
     EnvironmentList,
+    EnvironmentName,
     EnvironmentOut,
     EnvironmentPatch,
     OrganizationCreate,
     OrganizationList,
     OrganizationOut,
     OrganizationPatch,
+    OrganizationRef,
     Renewal,
 )
 from integrations.models import Scope
@@ -45,10 +47,10 @@ def _vendor_writer(request):
 @router.get("/organizations", response={200: OrganizationList, **ERRORS}, summary="List organizations")
 def organization_list(
     request,
-    q: str = Query("", max_length=200, description="name or slug contains, or uuid begins with"),
+    q: str = Query("", max_length=100, description="name or slug contains, or uuid begins with"),
     status: str = Query("", pattern="^(|active|suspended|lapsed)$"),
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-    cursor: str | None = Query(None, max_length=200),
+    cursor: str | None = Query(None, max_length=CURSOR_MAX),
 ):
     caller = caller_with(request, Scope.ORGANIZATIONS_READ)
     now = timezone.now()
@@ -89,13 +91,13 @@ def organization_create_endpoint(request, payload: OrganizationCreate):
 
 
 @router.get("/organizations/{org}", response={200: OrganizationOut, **ERRORS}, summary="Show an organization")
-def organization_show(request, org: str):
+def organization_show(request, org: OrganizationRef):
     caller = caller_with(request, Scope.ORGANIZATIONS_READ)
     return representations.organization(organization_for(caller, org))
 
 
 @router.patch("/organizations/{org}", response={200: OrganizationOut, **ERRORS}, summary="Edit an organization")
-def organization_patch(request, org: str, payload: OrganizationPatch):
+def organization_patch(request, org: OrganizationRef, payload: OrganizationPatch):
     caller = _vendor_writer(request)
     organization = organization_for(caller, org)
     fields = payload.model_dump(exclude_unset=True)
@@ -109,7 +111,7 @@ def organization_patch(request, org: str, payload: OrganizationPatch):
 
 @router.post("/organizations/{org}/renew", response={200: OrganizationOut, **ERRORS}, summary="Renew the subscription")
 @idempotent(200)
-def organization_renew(request, org: str, payload: Renewal):
+def organization_renew(request, org: OrganizationRef, payload: Renewal):
     caller = _vendor_writer(request)
     organization = organization_for(caller, org)
     subscription_renew(organization=organization, actor=caller.actor, months=payload.months, days=payload.days)
@@ -126,13 +128,13 @@ def _set_status(request, org: str, status: str) -> dict:
 
 @router.post("/organizations/{org}/suspend", response={200: OrganizationOut, **ERRORS}, summary="Suspend")
 @idempotent(200)
-def organization_suspend(request, org: str):
+def organization_suspend(request, org: OrganizationRef):
     return _set_status(request, org, Organization.Status.SUSPENDED)
 
 
 @router.post("/organizations/{org}/resume", response={200: OrganizationOut, **ERRORS}, summary="Resume")
 @idempotent(200)
-def organization_resume(request, org: str):
+def organization_resume(request, org: OrganizationRef):
     return _set_status(request, org, Organization.Status.ACTIVE)
 
 
@@ -147,9 +149,9 @@ def organization_resume(request, org: str):
 )
 def environment_list(
     request,
-    org: str,
+    org: OrganizationRef,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-    cursor: str | None = Query(None, max_length=200),
+    cursor: str | None = Query(None, max_length=CURSOR_MAX),
 ):
     organization = organization_for(caller_with(request, Scope.MACHINES_READ), org)
     queryset = Environment.objects.filter(organization=organization).select_related("organization")
@@ -163,7 +165,7 @@ def environment_list(
     summary="Create an environment",
 )
 @idempotent(201)
-def environment_create_endpoint(request, org: str, payload: EnvironmentCreate):
+def environment_create_endpoint(request, org: OrganizationRef, payload: EnvironmentCreate):
     caller = caller_with(request, Scope.MACHINES_WRITE)
     organization = organization_for(caller, org)
     return representations.environment(
@@ -177,7 +179,7 @@ def environment_create_endpoint(request, org: str, payload: EnvironmentCreate):
     tags=["environments"],
     summary="Enable, disable or delete an environment",
 )
-def environment_patch(request, org: str, name: str, payload: EnvironmentPatch):
+def environment_patch(request, org: OrganizationRef, name: EnvironmentName, payload: EnvironmentPatch):
     caller = caller_with(request, Scope.MACHINES_WRITE)
     organization = organization_for(caller, org)
     # The attached environment of that name, else the latest deleted one (to re-attach it).

@@ -17,6 +17,7 @@ from integrations.api.errors import APIError
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+CURSOR_MAX = 120  # the cursors given are about 60 characters
 
 
 def _encode(value, pk: int) -> str:

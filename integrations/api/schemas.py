@@ -4,9 +4,10 @@ contents come from ``integrations.representations``; these only describe them.""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from ninja import Schema
+from ninja.params.functions import Path
 from pydantic import ConfigDict, Field
 
 
@@ -22,6 +23,14 @@ class ErrorOut(Schema):
 
 ERROR_STATUSES = (400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 503)
 ERRORS = {status: ErrorOut for status in ERROR_STATUSES}
+
+
+# Path parameters: an organization by uuid or slug, an environment by name, a key by public id, a
+# machine by UID (any case, spaces or dashes allowed).
+OrganizationRef = Annotated[str, Path(max_length=100, description="uuid or slug")]
+EnvironmentName = Annotated[str, Path(max_length=100)]
+KeyRef = Annotated[str, Path(max_length=40, description="the key's public id")]
+MachineRef = Annotated[str, Path(max_length=200, description="the machine UID")]
 
 
 class Strict(Schema):
