@@ -10,6 +10,13 @@ from ninja import Schema
 from ninja.params.functions import Path
 from pydantic import ConfigDict, Field
 
+from organizations.services import (
+    MAX_RENEWAL_DAYS,
+    MAX_RENEWAL_MONTHS,
+    MAX_SUBSCRIPTION_DAYS,
+    MAX_TRANSFER_LIMIT,
+)
+
 
 class ErrorBody(Schema):
     code: str
@@ -64,22 +71,22 @@ class OrganizationList(Schema):
 class OrganizationCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
     edition: Literal["paid", "trial", "free"] = "paid"
-    subscription_days: int | None = Field(None, ge=0, le=36600)
+    subscription_days: int | None = Field(None, ge=0, le=MAX_SUBSCRIPTION_DAYS)
     subscription_ends_at: datetime | None = None
-    transfer_limit: int | None = Field(None, ge=0, le=32767)
+    transfer_limit: int | None = Field(None, ge=0, le=MAX_TRANSFER_LIMIT)
     fingerprint_policy: Literal["strict", "tolerant"] | None = None
 
 
 class OrganizationPatch(Strict):
     name: str | None = Field(None, min_length=1, max_length=200)
     edition: Literal["paid", "trial", "free"] | None = None
-    transfer_limit: int | None = Field(None, ge=0, le=32767)
+    transfer_limit: int | None = Field(None, ge=0, le=MAX_TRANSFER_LIMIT)
     fingerprint_policy: Literal["strict", "tolerant"] | None = None
 
 
 class Renewal(Strict):
-    months: int | None = Field(None, ge=1, le=120)
-    days: int | None = Field(None, ge=1, le=3660)
+    months: int | None = Field(None, ge=1, le=MAX_RENEWAL_MONTHS)
+    days: int | None = Field(None, ge=1, le=MAX_RENEWAL_DAYS)
 
 
 # Environments and machines ------------------------------------------------------------------

@@ -55,6 +55,20 @@ def test_organization_create_with_an_end_and_bad_input(world, vendor):
     assert "edition" in error_of(response)["fields"]
     response = vendor.post("/organizations", {"name": "X", "subscription_days": 3, "subscription_ends_at": ends})
     assert "subscription_ends_at" in error_of(response)["fields"]
+    assert "transfer_limit" in error_of(vendor.patch("/organizations/acme", {"transfer_limit": 101}))["fields"]
+    assert "name" in error_of(vendor.patch("/organizations/acme", {"name": None}))["fields"]
+
+
+def test_the_services_hold_the_rules_the_forms_showed(world):
+    """The transfer limit's bound and an edit's name and edition are the service's, for every caller."""
+    from django.core.exceptions import ValidationError
+
+    from organizations.services import organization_update
+
+    for fields in ({"transfer_limit": 101}, {"name": "  "}, {"edition": "gold"}):
+        with pytest.raises(ValidationError) as refused:
+            organization_update(organization=world.acme, actor=None, **fields)
+        assert set(refused.value.message_dict) == set(fields)
 
 
 def test_organizations_list_filters(world, vendor):
