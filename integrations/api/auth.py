@@ -30,8 +30,28 @@ class BearerToken(HttpBearer):
                 f"This token made more than {limit.limit} calls in a minute; retry in {retry_after} s.",
                 headers={"Retry-After": str(retry_after)},
             )
+        body_check(request)
         request.caller = caller
         return caller
+
+
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def body_check(request) -> None:
+    """A body over ``MANAGEMENT_API_MAX_BODY`` bytes (413) or not JSON (415) is refused before it is
+    read, once the caller is known (an unauthenticated request gets its 401 first)."""
+    if request.method not in _BODY_METHODS:
+        return
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > settings.MANAGEMENT_API_MAX_BODY:
+        raise APIError(413, f"The body is larger than {settings.MANAGEMENT_API_MAX_BODY} bytes.")
+    content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+    if length and content_type != "application/json":
+        raise APIError(415, "Send the body as application/json.")
 
 
 def caller_with(request, scope: str) -> Caller:

@@ -192,6 +192,21 @@ def test_a_body_too_large_gets_413_and_not_json_415(world, vendor, settings):
     )
     assert response.status_code == 415
     assert not Organization.objects.filter(name="x").exists()
+    response = API(None).client.post("/api/manage/v1/organizations", "x" * 200, content_type="text/plain")
+    assert response.status_code == 401  # who asks comes first
+
+
+def test_no_csrf_token_is_needed(world, vendor):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    response = client.post(
+        "/api/manage/v1/organizations",
+        json.dumps({"name": "Initech"}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {vendor.token}",
+    )
+    assert response.status_code == 201
 
 
 def test_an_unexpected_failure_is_a_json_500_without_a_trace(world, vendor, monkeypatch):
