@@ -8,7 +8,6 @@ from datetime import timedelta
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -84,10 +83,12 @@ def organization_api_tokens(request, slug):
 def api_token_revoke_view(request, token_id: int):
     token = get_object_or_404(APIToken.objects.select_related("organization"), pk=token_id)
     organization = token.organization
-    if organization is not None:
+    if organization is None:
+        require_super_admin(request.user)
+    else:
         organization_for_user(request.user, organization.slug)  # 404 for another organization's
     if not may_create_tokens(request.user, organization):
-        raise Http404("No such token.")
+        raise PermissionDenied("Only the organization's admins revoke its API tokens.")
     try:
         api_token_revoke(token=token, actor=request.user)
         messages.success(request, f"The token {token.name} is revoked.")
