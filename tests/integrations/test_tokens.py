@@ -156,3 +156,12 @@ def test_create_api_token_command(world):
     with pytest.raises(CommandError, match="No user"):
         command("create_api_token", "x", "--user", "nobody", "--scope", "keys:read")
     assert AuditEvent.objects.filter(action="api_token.create", actor_label="system (command line)").count() == 2
+
+
+def test_the_django_admin_shows_tokens_without_their_digest(world, acme):
+    token = APIToken.objects.get(name="acme-ci")
+    client = world.client("super_admin")
+    for url in ("/admin/integrations/apitoken/", f"/admin/integrations/apitoken/{token.pk}/change/"):
+        response = client.get(url)
+        assert response.status_code == 200 and token.digest not in response.content.decode()
+    assert world.client("org_admin").get("/admin/integrations/apitoken/").status_code in (302, 403)
