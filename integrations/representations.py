@@ -44,7 +44,8 @@ def environment(environment) -> dict:
 def machine(machine, keys: list | None = None) -> dict:
     """``keys``: the public ids of the keys bound to it (its ``bound_keys`` prefetch if not given)."""
     if keys is None:
-        keys = [str(key.public_id) for key in getattr(machine, "bound_keys", None) or machine.license_keys.all()]
+        bound = machine.bound_keys if hasattr(machine, "bound_keys") else machine.license_keys.all()
+        keys = [str(key.public_id) for key in bound]
     return {
         "uid": machine.uid,
         "name": machine.name,

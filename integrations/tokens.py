@@ -9,6 +9,7 @@ a slow hash pointless, and a plain digest is looked up by an index.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 import zlib
@@ -184,9 +185,12 @@ def api_token_authenticate(text: str, *, now: datetime | None = None) -> Caller 
     role allows (an org admin demoted to co-admin keeps no write access through old tokens)."""
     if not token_well_formed(text):
         return None
-    token = APIToken.objects.select_related("created_by", "organization").filter(digest=token_digest(text)).first()
+    digest = token_digest(text)
+    token = APIToken.objects.select_related("created_by", "organization").filter(digest=digest).first()
+    if token is None or not hmac.compare_digest(token.digest, digest):
+        return None
     now = now or timezone.now()
-    if token is None or token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= now):
+    if token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= now):
         return None
     scopes = frozenset(token.scopes) & scopes_allowed(token.created_by, token.organization)
     if not scopes:
