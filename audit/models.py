@@ -65,6 +65,8 @@ class Action(models.TextChoices):
     SIGNING_KEY_CREATE = "signing_key.create", "Signing key created"
     SIGNING_KEY_ROTATE = "signing_key.rotate", "Signing key rotated"
     SIGNING_KEY_RETIRE = "signing_key.retire", "Signing key retired"
+    API_TOKEN_CREATE = "api_token.create", "API token created"
+    API_TOKEN_REVOKE = "api_token.revoke", "API token revoked"
 
     @classmethod
     def families(cls) -> list[str]:

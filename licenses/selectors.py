@@ -225,3 +225,18 @@ def machines_of(organization: Organization, environment: Environment | None = No
         .prefetch_related(Prefetch("license_keys", queryset=keys, to_attr="bound_keys"))
         .order_by("-last_seen_at", "-pk")
     )
+
+
+def may_issue(user, organization: Organization, kind: str) -> bool:
+    """Who issues which kind of key: temporary keys are the vendor's (super-admins); trial and
+    free-edition keys the organization's admins' (``may_request_trial``); machine and server keys
+    anyone who manages the organization."""
+    from organizations.selectors import may_request_trial
+
+    if not user.can_manage(organization):
+        return False
+    if kind == Kind.TEMPORARY:
+        return user.is_super_admin
+    if kind in (Kind.TRIAL, Kind.FREE):
+        return may_request_trial(user, organization)
+    return True

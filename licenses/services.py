@@ -7,6 +7,7 @@ take no lock.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
@@ -38,6 +39,21 @@ TEMPORARY_TTL_CHOICES = [
     (timedelta(days=3), "3 days"),
     (timedelta(days=7), "7 days"),
 ]
+
+
+_DURATION = re.compile(r"^(\d+)([mhd])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30m``, ``2h``, ``7d``; a number too large for any time to live is refused as out of range."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ValidationError({"ttl": f"{text!r} is not a duration like 30m, 2h or 7d."})
+    try:
+        return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    except OverflowError:
+        raise ValidationError({"ttl": TTL_RANGE_MESSAGE}) from None
 
 
 def now_utc() -> datetime:

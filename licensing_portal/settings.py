@@ -119,6 +119,8 @@ INSTALLED_APPS = [
     "environments",
     "licenses",
     "accounts",
+    "integrations",
+    "ninja",  # the management API's interactive docs: its templates and swagger-ui static files
 ]
 
 # Called with an organization's uuid on every audited change of its data (audit.services.audit_record).
@@ -126,6 +128,7 @@ AUDIT_CHANGE_HOOKS = ["licenses.agent_api.state_cache.organization_changed"]
 
 MIDDLEWARE = [
     "core.middleware.RequestContextMiddleware",
+    "integrations.middleware.ManagementAPIMiddleware",
     "core.middleware.SecurityHeadersMiddleware",
     "core.middleware.NullCharacterMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -299,6 +302,9 @@ LOGGING = {
 
 # Rate limits (see README "Security"): events per window, counted in REDIS_URL when set.
 API_RATE_LIMIT_PER_IP = _setting("API_RATE_LIMIT_PER_IP", env.int, default=1200)  # per minute
+# The management API (docs/MANAGEMENT_API.md): calls per token and minute, and the largest body.
+MANAGEMENT_API_RATE_LIMIT = _setting("MANAGEMENT_API_RATE_LIMIT", env.int, default=600)
+MANAGEMENT_API_MAX_BODY = _setting("MANAGEMENT_API_MAX_BODY", env.int, default=65_536)
 API_RATE_LIMIT_PER_KEY = _setting("API_RATE_LIMIT_PER_KEY", env.int, default=60)  # per minute
 # Failed key guesses (well-formed keys that name no key) per address and minute: low, since a fleet
 # behind one NAT address shares API_RATE_LIMIT_PER_IP but sends almost no unknown keys.

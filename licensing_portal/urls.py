@@ -3,9 +3,13 @@
 from django.urls import include, path, re_path
 
 from core.admin import admin_site
+from integrations.api import api as management_api
+from integrations.api import route_not_found as management_route_not_found
 from licenses.agent_api import views as api
 
 api_patterns = [
+    path("api/manage/v1/", management_api.urls),
+    re_path(r"^api/manage/v1/(?P<path>.*)$", management_route_not_found),
     path("api/v1/activate", api.activate, name="api_activate"),
     path("api/v1/validate", api.validate, name="api_validate"),
     path("api/v1/deactivate", api.deactivate, name="api_deactivate"),
@@ -24,6 +28,7 @@ urlpatterns = [
     path("", include("environments.urls")),
     path("", include("licenses.urls")),
     path("", include("audit.urls")),
+    path("", include("integrations.urls")),
 ]
 
 # Outside /api/ the error pages are HTML (templates/404.html, 500.html); the API answers JSON itself.

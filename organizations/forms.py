@@ -6,6 +6,7 @@ from django import forms
 
 from core.pages import UTCDateTimeField
 from organizations.models import DEFAULT_TRANSFER_LIMIT, Edition, Organization
+from organizations.services import MAX_RENEWAL_DAYS, MAX_TRANSFER_LIMIT
 
 
 class OrganizationSearchForm(forms.Form):
@@ -29,7 +30,7 @@ class OrganizationForm(forms.Form):
     subscription_ends_at = UTCDateTimeField(label="Subscription ends (UTC)")
     transfer_limit = forms.IntegerField(
         min_value=0,
-        max_value=100,
+        max_value=MAX_TRANSFER_LIMIT,
         initial=DEFAULT_TRANSFER_LIMIT,
         help_text="Moves of one machine key to another machine allowed in 30 days.",
     )
@@ -99,7 +100,7 @@ class OrganizationStatusForm(forms.Form):
 class RenewForm(forms.Form):
     """A renewal's term, counted from the previous paid end."""
 
-    length = forms.IntegerField(min_value=1, max_value=3660, initial=12, label="Renew by")
+    length = forms.IntegerField(min_value=1, max_value=MAX_RENEWAL_DAYS, initial=12, label="Renew by")
     unit = forms.ChoiceField(choices=[("months", "months"), ("days", "days")], initial="months", label="Unit")
 
     def term(self) -> dict[str, int]:

@@ -15,6 +15,13 @@ from organizations.models import Edition, Organization, SubscriptionPeriod, add_
 
 MAX_RENEWAL_MONTHS = 120
 MAX_RENEWAL_DAYS = 3660
+MAX_SUBSCRIPTION_DAYS = 36600
+MAX_TRANSFER_LIMIT = 100  # moves of one key in 30 days: more is no limit at all
+
+
+def _transfer_limit_check(transfer_limit: int) -> None:
+    if not 0 <= transfer_limit <= MAX_TRANSFER_LIMIT:
+        raise ValidationError({"transfer_limit": f"The transfer limit is 0 to {MAX_TRANSFER_LIMIT}."})
 
 
 def organization_slug_for(name: str) -> str:
@@ -47,6 +54,8 @@ def organization_create(
         raise ValidationError({"edition": f"Edition must be one of {', '.join(Edition.values)}."})
     if subscription_days < 0:
         raise ValidationError({"subscription_days": "Subscription days cannot be negative."})
+    if subscription_days > MAX_SUBSCRIPTION_DAYS:
+        raise ValidationError({"subscription_days": f"A subscription is at most {MAX_SUBSCRIPTION_DAYS} days."})
     now = timezone.now()
     starts = subscription_starts_at or now
     ends = subscription_ends_at or starts + timedelta(days=subscription_days)
@@ -54,8 +63,8 @@ def organization_create(
         raise ValidationError({"subscription_ends_at": "The subscription cannot end before it starts."})
     if slug and Organization.objects.filter(slug=slug).exists():
         raise ValidationError({"slug": f"The slug {slug!r} is taken."})
-    if transfer_limit is not None and transfer_limit < 0:
-        raise ValidationError({"transfer_limit": "The transfer limit cannot be negative."})
+    if transfer_limit is not None:
+        _transfer_limit_check(transfer_limit)
     organization = Organization(
         name=name,
         slug=slug or organization_slug_for(name),
@@ -109,6 +118,12 @@ def organization_update(*, organization: Organization, actor, **fields) -> Organ
         raise ValueError(f"cannot change {', '.join(sorted(unknown))}")
     for name, value in fields.items():
         setattr(organization, name, value)
+    organization.name = organization.name.strip()
+    if not organization.name:
+        raise ValidationError({"name": "An organization needs a name."})
+    if organization.edition not in Edition.values:
+        raise ValidationError({"edition": f"Edition must be one of {', '.join(Edition.values)}."})
+    _transfer_limit_check(organization.transfer_limit)
     if organization.subscription_ends_at < organization.subscription_starts_at:
         raise ValidationError({"subscription_ends_at": "The subscription cannot end before it starts."})
     if organization.fingerprint_policy not in Organization.FingerprintPolicy.values:

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from environments.models import Environment, Machine, MachineClaim
+from integrations.models import APIToken
 from licenses.models import LicenseKey, StopgapGrant
 from organizations.models import Organization
 from tests.conftest import ROLES
@@ -155,6 +156,13 @@ ACTIONS = {
         {**PEOPLE_OF_ACME, "org_admin": FORBIDDEN},
     ),
     "recovery_codes_renew": (lambda w: "/accounts/two-factor/recovery-codes/", lambda w: {}, EVERYONE_SIGNED_IN),
+    "organization_api_tokens": (
+        lambda w: "/organizations/acme/api-tokens/",
+        lambda w: {"name": "ci", "scopes": ["keys:read"]},
+        ORG_ADMINS,
+    ),
+    "vendor_api_tokens": (lambda w: "/api-tokens/", lambda w: {"name": "crm", "scopes": ["keys:read"]}, SUPER_ONLY),
+    "api_token_revoke": (lambda w: f"/api-tokens/{w.acme_token.pk}/revoke/", lambda w: {}, ORG_ADMINS),
 }
 # URL names that change nothing or belong to Django's own, separately tested flows.
 NOT_ACTIONS = {"logout", "login", "password_reset", "password_reset_done", "password_reset_confirm"}
@@ -169,6 +177,7 @@ def world(world):
     """The page tests' world, with a machine Globex holds and Acme has claimed (for the claim actions)."""
     from environments.fingerprint import fingerprint_parse
     from environments.services import machine_claim_file
+    from integrations.tokens import api_token_create
     from licenses.agent_api.flow import license_activate
     from tests.conftest import OTHER_MACHINE
 
@@ -176,6 +185,9 @@ def world(world):
     outcome = license_activate(key_text=world.globex_text, uid=fingerprint.uid, fingerprint=fingerprint)
     world.globex_machine = outcome.machine
     world.claim = machine_claim_file(organization=world.acme, actor=None, uid=fingerprint.uid)
+    world.acme_token, _text = api_token_create(
+        actor=world.users["org_admin"], name="acme-ci", scopes=["keys:read"], organization=world.acme
+    )
     return world
 
 
@@ -194,6 +206,7 @@ def state() -> tuple:
         list(LicenseKey.objects.order_by("pk").values_list("status", "machine", "description", "deleted_at")),
         AuditEvent.objects.exclude(action__in=["access.denied", "license.reveal"]).count(),
         StopgapGrant.objects.count(),
+        list(APIToken.objects.order_by("pk").values_list("name", "revoked_at")),
     )
 
 
@@ -251,7 +264,8 @@ def _url_names(resolver=None, namespace="") -> set[str]:
     names = set()
     for pattern in (resolver or get_resolver()).url_patterns:
         if isinstance(pattern, URLResolver):
-            if pattern.namespace != "admin":
+            # Django's admin, and the management API (its access rules: tests/integrations/test_api_access.py).
+            if pattern.namespace not in ("admin", "manage_api"):
                 names |= _url_names(pattern, pattern.namespace or namespace)
         elif isinstance(pattern, URLPattern) and pattern.name:
             names.add(pattern.name)

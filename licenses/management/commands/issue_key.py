@@ -1,5 +1,4 @@
-import re
-from datetime import date, timedelta
+from datetime import date
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 
@@ -7,22 +6,8 @@ from core.commands import JSONCommand
 from core.time import rfc3339
 from environments.models import Environment
 from licenses.models import Kind
-from licenses.services import TTL_RANGE_MESSAGE, license_issue
+from licenses.services import license_issue, parse_duration
 from organizations.services import organization_lookup
-
-_DURATION = re.compile(r"^(\d+)([mhd])$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
-
-
-def parse_duration(text: str) -> timedelta:
-    """``30m``, ``2h``, ``7d``; a number too large for any time to live is refused as out of range."""
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise ValidationError({"ttl": f"{text!r} is not a duration like 30m, 2h or 7d."})
-    try:
-        return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-    except OverflowError:
-        raise ValidationError({"ttl": TTL_RANGE_MESSAGE}) from None
 
 
 class Command(JSONCommand):
