@@ -134,3 +134,36 @@ def history_due(license_pk: int, uid: str, now: datetime) -> bool:
         created_at__gt=now - timedelta(seconds=window),
     )
     return not recent.exists()
+
+
+def refusal_counted(license_pk: int, uid: str, code: str, now: datetime) -> bool:
+    """Whether a refused call of this key on this machine with this code was counted into the row of
+    an earlier one in the window (``LICENSE_REFUSAL_HISTORY_SECONDS``); False: the caller writes the
+    window's row. With Redis, exactly one call in the window writes it."""
+    from django.db.models import F
+
+    from licenses.models import ActivationEvent
+
+    window = timedelta(seconds=settings.LICENSE_REFUSAL_HISTORY_SECONDS)
+    rows = ActivationEvent.objects.filter(
+        license_id=license_pk,
+        machine_uid=uid,
+        event=ActivationEvent.Event.REFUSED,
+        code=code,
+        created_at__gt=now - window,
+    )
+    latest = rows.order_by("-created_at", "-id").values("pk")[:1]
+    runner = ratelimit.script_runner()
+    if runner is not None:
+        try:
+            name = runner.make_key(f"refused:{license_pk}:{uid}:{code}")
+            opened = runner.client.set(name, 1, nx=True, ex=int(window.total_seconds()))
+        except Exception:  # noqa: BLE001 - without Redis the database decides
+            logger.warning("history: Redis unavailable; asking the database", exc_info=True)
+        else:
+            if opened:
+                return False
+            # The window's row may not be committed yet: that call is then not counted.
+            ActivationEvent.objects.filter(pk__in=latest).update(count=F("count") + 1)
+            return True
+    return ActivationEvent.objects.filter(pk__in=latest).update(count=F("count") + 1) > 0
