@@ -23,6 +23,7 @@ def coalescing(request, settings):
     """Coalesced by asking the database (no Redis: the SQLite default), or by Redis."""
     if request.param == "redis":
         request.getfixturevalue("cache_on")
+        settings.LICENSE_REFUSAL_COUNT_WRITE_SECONDS = 0.001  # every count written (a minute by default)
     return request.param
 
 
@@ -76,6 +77,20 @@ def test_transfer_limit_and_unregistered_machine_refusals_are_recorded(org, mach
     assert [row.code for row in refusals(machine_key["id"])] == ["TRANSFER_LIMIT"]
     assert other.validate(temporary_key["key"])["code"] == "MACHINE_NOT_REGISTERED"
     assert [row.code for row in refusals(temporary_key["id"])] == ["MACHINE_NOT_REGISTERED"]
+
+
+def test_with_redis_a_storm_of_refusals_writes_the_count_at_most_once_a_minute(cache_on, registered_agent, machine_key):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    renamed = Agent(fingerprint=RENAMED)
+    renamed.validate(machine_key["key"])  # opens the window's row
+    renamed.validate(machine_key["key"])  # its count is due: written
+    with CaptureQueriesContext(connection) as captured:
+        for _ in range(5):
+            assert renamed.validate(machine_key["key"])["code"] == "FINGERPRINT_MISMATCH"
+    assert not [query for query in captured if query["sql"].lstrip().upper().startswith(("INSERT", "UPDATE"))]
+    assert [row.count for row in refusals(machine_key["id"])] == [2]
 
 
 def test_a_valid_heartbeat_writes_no_history(registered_agent, machine_key):
