@@ -137,6 +137,7 @@ def rebind(
     if new.organization_id not in (None, license_key.organization_id):
         return None
     detail = rebind_detail(decision.changes)
+    new.superseded_by = None  # an install rolled back to the machine it was: current again (saved by bind)
     release(license_key, released_by="")
     after = {
         "machine": uid,

@@ -98,3 +98,27 @@ def test_a_machine_of_another_organization_is_no_rebind_target(registered_agent,
     assert upgraded.activate(other_key["key"])["code"] == "VALID"  # the upgraded UID is Globex's now
     assert upgraded.activate(machine_key["key"])["code"] == "ORGANIZATION_MISMATCH"
     assert not ActivationEvent.objects.filter(event="rebind").exists()
+    assert ActivationEvent.objects.get(license__public_id=machine_key["id"], event="refused").code == (
+        "ORGANIZATION_MISMATCH"
+    )
+
+
+def test_an_install_rolled_back_rebinds_to_its_old_machine_which_is_current_again(registered_agent, machine_key):
+    old_uid = LicenseKey.objects.get(public_id=machine_key["id"]).machine.uid
+    upgraded = Agent(fingerprint=UPGRADED)
+    assert upgraded.activate(machine_key["key"])["code"] == "VALID"
+    assert registered_agent.activate(machine_key["key"])["code"] == "VALID"  # back to 4.4
+    old, new = Machine.objects.get(uid=old_uid), Machine.objects.get(uid=_uid(UPGRADED))
+    assert (old.superseded_by_id, new.superseded_by_id) == (None, old.pk)
+    assert list(
+        ActivationEvent.objects.filter(event="rebind").order_by("created_at").values_list("detail", flat=True)
+    ) == [
+        "upgraded 4.4 → 4.5",
+        "upgraded 4.5 → 4.4",
+    ]
+
+
+def _uid(fingerprint: dict) -> str:
+    from environments.fingerprint import fingerprint_parse
+
+    return fingerprint_parse(fingerprint).uid
