@@ -60,6 +60,7 @@ class Action(models.TextChoices):
     LICENSE_STOPGAP_GRANT = "license.stopgap_grant", "Another stopgap key allowed"
     LICENSE_ACTIVATE = "license.activate", "Key activated"
     LICENSE_ACTIVATE_MANUAL = "license.activate_manual", "Key activated manually"
+    LICENSE_REBIND = "license.rebind", "Key re-bound to its upgraded or changed machine"
     LICENSE_DEACTIVATE = "license.deactivate", "Key deactivated"
     VERDICT_CACHE_CLEAR = "verdict_cache.clear", "Verdict cache cleared"
     SIGNING_KEY_CREATE = "signing_key.create", "Signing key created"

@@ -342,15 +342,18 @@ def registered_machine_filter(organization) -> Q:
 
 
 class ActivationEvent(models.Model):
-    """A key's history: activations, changes seen on validate, deactivations, detaches, revocation."""
+    """A key's history: activations, re-binds, changes seen on validate, deactivations, detaches,
+    revocation, and refused calls (coalesced)."""
 
     class Event(models.TextChoices):
         ACTIVATE = "activate", "Activated"
         MANUAL_ACTIVATE = "manual_activate", "Activated manually"
+        REBIND = "rebind", "Re-bound to the changed machine"
         VALIDATE = "validate", "Validated (something changed)"
         DEACTIVATE = "deactivate", "Deactivated by the agent"
         DETACH = "detach", "Detached by an administrator"
         REVOKE = "revoke", "Revoked"
+        REFUSED = "refused", "Refused"
 
     # "activation_license_created" (license, -created_at) serves the lookups by key. No foreign-key
     # constraint in the database: checking one locks the key's row, a logged write to a random page of
@@ -364,6 +367,9 @@ class ActivationEvent(models.Model):
     code = models.CharField(max_length=32, blank=True)
     is_move = models.BooleanField(default=False)
     detail = models.CharField(max_length=500, blank=True)
+    # A refused call's row stands for every refusal of its key, machine and code in the window that
+    # it opened (``settings.LICENSE_REFUSAL_HISTORY_SECONDS``); every other row for one event.
+    count = models.PositiveIntegerField(default=1, db_default=1)
     actor_label = models.CharField(max_length=150, blank=True)
     ip = models.CharField(max_length=45, blank=True)
     created_at = models.DateTimeField(db_index=True)

@@ -38,6 +38,18 @@ def license_key_for_user(user, public_id, *, to_reveal: bool = False) -> License
     raise Http404("No such license key.")
 
 
+def may_issue_machine_keys(user, organization: Organization) -> bool:
+    """Machine keys are issued by super-admins and the organization's admins, not co-admins
+    (AGENT_PROTOCOL.md, "Kinds of key")."""
+    return user.is_super_admin or (user.role == user.Role.ORG_ADMIN and user.organization_id == organization.pk)
+
+
+def may_change_key(user, license_key: LicenseKey) -> bool:
+    """Whether ``user`` (who may see the key) may reveal or revoke it: a temporary key is the vendor's
+    (super-admins issue them); its organization's admins and co-admins only see it."""
+    return license_key.kind != Kind.TEMPORARY or user.is_super_admin
+
+
 def issued_key_text(license_key: LicenseKey) -> str:
     """The text of a key just issued, for the page that shows it once (not a "show again": that is
     ``license_reveal``, audited)."""

@@ -34,6 +34,8 @@ from licenses.selectors import (
     keys_of,
     latest_trial_key,
     license_key_for_user,
+    may_change_key,
+    may_issue_machine_keys,
     temporary_keys_active,
     temporary_keys_ended,
     trial_banner_text,
@@ -127,6 +129,7 @@ def _license_list_context(request, organization, kind, form=None, **extra):
         kind=kind,
         kinds=LIST_KINDS,
         form=form or MachineKeyForm(organization=organization),
+        may_issue=may_issue_machine_keys(request.user, organization),
         now=now,
         **_key_list(request, organization, kind, now),
         **extra,
@@ -160,6 +163,8 @@ def _issue_from_form(request, form, template: str, context_for, issue, done_url:
 @require_POST
 def machine_key_issue(request, slug):
     organization = organization_for_user(request.user, slug)
+    if not may_issue_machine_keys(request.user, organization):
+        raise PermissionDenied("Machine keys are issued by the organization's admins and super-admins.")
     return _issue_from_form(
         request,
         MachineKeyForm(request.POST, organization=organization),
@@ -187,8 +192,6 @@ def license_detail(request, public_id):
     tab = {Kind.TEMPORARY: "temporary", Kind.SERVER: "server", Kind.TRIAL: "trial", Kind.FREE: "trial"}.get(
         license_key.kind, "licenses"
     )
-    if tab == "temporary" and not request.user.is_super_admin:
-        tab = "licenses"
     return render(
         request,
         "licenses/license_detail.html",
@@ -200,6 +203,7 @@ def license_detail(request, public_id):
             page=page,
             now=now,
             moves=moves_in_last_30_days(license_key, now) if license_key.is_bindable else None,
+            may_change=may_change_key(request.user, license_key),
         ),
     )
 
@@ -208,6 +212,8 @@ def license_detail(request, public_id):
 def license_revoke_view(request, public_id):
     """GET: what revoking will do, and a reason; POST: revoke."""
     license_key = license_key_for_user(request.user, public_id)
+    if not may_change_key(request.user, license_key):
+        raise PermissionDenied("Temporary keys are revoked by super-admins.")
     if license_key.status == LicenseKey.Status.REVOKED:
         messages.info(request, "This key is already revoked.")
         return redirect("license_detail", license_key.public_id)
@@ -232,20 +238,23 @@ def license_revoke_view(request, public_id):
 def license_reveal_view(request, public_id):
     """Show a stored key again to someone entitled to it; the showing is audited."""
     license_key = license_key_for_user(request.user, public_id, to_reveal=True)
+    if not (may_change_key(request.user, license_key) or license_key.issued_to_id == request.user.pk):
+        raise PermissionDenied("A temporary key is shown again to super-admins and the person it was issued to.")
     text = license_reveal(license_key=license_key, actor=request.user)
     return secret_response(request, "licenses/license_shown.html", {"license_key": license_key, "key_text": text})
 
 
-# Temporary keys (super-admins) ---------------------------------------------------------------------
+# Temporary keys (super-admins issue them; the organization's admins and co-admins see them) ---------
 
 
 def _temporary_context(request, organization, form=None, **extra):
     now = timezone.now()
+    may_issue = request.user.is_super_admin
     return organization_page_context(
         request,
         organization,
         "temporary",
-        form=form or TemporaryKeyForm(),
+        form=(form or TemporaryKeyForm()) if may_issue else None,
         page=_page_with_organization(temporary_keys_active(organization, now), request, organization),
         ended=temporary_keys_ended(organization, now),
         now=now,
@@ -256,7 +265,6 @@ def _temporary_context(request, organization, form=None, **extra):
 @login_required
 def temporary_key_list(request, slug):
     organization = organization_for_user(request.user, slug)
-    require_super_admin(request.user)
     form = TemporaryKeyForm(initial={"issued_to": request.GET.get("issued_to")})  # a partner picked on People
     context = _temporary_context(request, organization, form, **_issued_once(request, organization))
     return _list_page(request, "licenses/temporary_key_list.html", context)

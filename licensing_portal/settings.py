@@ -261,6 +261,14 @@ LOGIN_REDIRECT_URL_FAILURE = "login"
 LICENSE_ISSUER = _setting("LICENSE_ISSUER", env.str, default="licensing-portal")
 LICENSE_TOKEN_LEASE_DAYS = _setting("LICENSE_TOKEN_LEASE_DAYS", env.int, default=30)
 LICENSE_TRIAL_DAYS = 30
+# A manual (air-gapped) activation code lives until its key ends (or its subscription); a key that
+# nothing ends (a free-edition key) gets a code of this many days.
+LICENSE_MANUAL_CODE_MAX_DAYS = _setting("LICENSE_MANUAL_CODE_MAX_DAYS", env.int, default=3650)
+# Refused agent calls are recorded in the key's history, one row per key, machine and code in this
+# many seconds, with a count of the calls it stands for (licenses/agent_api/trail.py).
+LICENSE_REFUSAL_HISTORY_SECONDS = _setting("LICENSE_REFUSAL_HISTORY_SECONDS", env.int, default=3600)
+# With Redis the refusals are counted there, and a row's count reaches PostgreSQL at most this often.
+LICENSE_REFUSAL_COUNT_WRITE_SECONDS = _setting("LICENSE_REFUSAL_COUNT_WRITE_SECONDS", env.float, default=60.0)
 # "Last seen" reaches PostgreSQL at most this often: per machine without Redis, in one batch for all
 # machines with it (licenses/agent_api/seen.py); the benchmark shortens it to measure a flush.
 MACHINE_SEEN_WRITE_SECONDS = _setting("MACHINE_SEEN_WRITE_SECONDS", env.int, default=60)

@@ -16,8 +16,9 @@ def organization_tabs(user, organization: Organization) -> list[tuple[str, str, 
         ("machines", "Machines", reverse("machine_list", args=[slug])),
         ("licenses", "Licenses", reverse("license_list", args=[slug])),
     ]
-    if user.is_super_admin:
-        tabs.append(("temporary", "Temporary keys", reverse("temporary_key_list", args=[slug])))
+    tabs.append(
+        ("temporary", "Temporary keys", reverse("temporary_key_list", args=[slug]))
+    )  # read-only but for super-admins
     tabs.append(("server", "Server access keys", reverse("server_key_list", args=[slug])))
     if may_request_trial(user, organization):
         tabs.append(("trial", "Trial key", reverse("trial_key", args=[slug])))

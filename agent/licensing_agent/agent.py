@@ -188,6 +188,11 @@ class Agent:
             if not verdict.valid:
                 state.token = None
             self.state_file.save(state)
+            if verdict.code == "FINGERPRINT_MISMATCH" and verdict.changed:
+                # This machine changed since the key was bound to it (an in-place upgrade, or a change
+                # the organization's fingerprint policy tolerates): ``activate`` re-binds the key where
+                # the portal allows it (protocol 1.1), and answers FINGERPRINT_MISMATCH again where not.
+                return self.activate(state.license_key)
             warnings = list(fingerprint.warnings)
             if clock_set_back(state, self.clock(), self.clock_tolerance):
                 warnings.append(

@@ -4,8 +4,6 @@ from ninja import Query, Router
 
 from environments.fingerprint import FingerprintError, machine_uid_normalize
 from environments.models import Machine
-from environments.selectors import machines_of
-from environments.services import machine_detach
 from integrations import representations
 from integrations.api.auth import caller_with, organization_for
 from integrations.api.errors import APIError
@@ -13,6 +11,8 @@ from integrations.api.idempotency import idempotent
 from integrations.api.pagination import CURSOR_MAX, DEFAULT_LIMIT, MAX_LIMIT, paginate
 from integrations.api.schemas import ERRORS, DetachOut, MachineList, MachineRef, OrganizationRef
 from integrations.models import Scope
+from licenses.bindings import machine_detach
+from licenses.selectors import machines_of
 
 router = Router(tags=["machines"])
 

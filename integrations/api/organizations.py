@@ -4,7 +4,7 @@ from django.utils import timezone
 from ninja import Query, Router
 
 from environments.models import Environment
-from environments.services import environment_create, environment_set_status
+from environments.services import environment_create
 from integrations import representations
 from integrations.api.auth import caller_with, organization_for
 from integrations.api.errors import APIError
@@ -25,6 +25,7 @@ from integrations.api.schemas import (
     Renewal,
 )
 from integrations.models import Scope
+from licenses.bindings import environment_set_status
 from organizations.models import Organization
 from organizations.selectors import organization_search, organization_states
 from organizations.services import (

@@ -19,15 +19,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper
 
-from audit.services import AGENT, actor_label, audit_record
-from core.context import current_ip
+from audit.services import AGENT, audit_record
 from environments.fingerprint import Fingerprint
 from environments.models import Environment, Machine
 from licenses import services, signing
 from licenses.agent_api import seen, sql, state_cache
+from licenses.agent_api.binding import bind, components, lock_or_create_machine, machine_changes, rebind
+from licenses.agent_api.trail import history, refused
 from licenses.bindings import key_release
 from licenses.models import (
     Action,
@@ -50,6 +51,7 @@ class AgentOutcome:
     machine: Machine | None = None
     token: str | None = None
     now: datetime | None = None
+    token_expires_at: datetime | None = None  # when ``token`` expires (the manual activation page says)
 
 
 def now_utc() -> datetime:
@@ -207,43 +209,20 @@ def _verdict(license_key: LicenseKey, action, uid: str, fingerprint, machine: Ma
 # Writing -------------------------------------------------------------------------------------------
 
 
-def history(license_key, *, event, uid, now, code="", detail="", is_move=False, actor=AGENT, ip="") -> None:
-    """Append a row to the key's history (``ActivationEvent``): every binding, move, release, refusal
-    and change of details writes one, in the caller's transaction if it has one."""
-    ip = ip or current_ip()
-    if connection.vendor != "postgresql":
-        ActivationEvent.record(
-            license_key, event=event, uid=uid, now=now, code=code, detail=detail, is_move=is_move, actor=actor, ip=ip
-        )
-        return
-    values = [license_key.pk, uid, event, code, is_move, detail[:500], actor_label(actor), ip, now]
-    sql.execute("agent_history_insert", values)
-
-
-def components(fingerprint: Fingerprint | None) -> dict[str, str]:
-    if fingerprint is None:
-        return {}
-    return {
-        "mac": fingerprint.mac,
-        "cpu_id": fingerprint.cpu_id,
-        "hostname": fingerprint.hostname,
-        "product_version": fingerprint.product_version,
-    }
-
-
-def _machine_changes(machine: Machine, fingerprint: Fingerprint | None, machine_name: str) -> dict[str, str]:
-    """The details of ``machine`` that this call would change: fingerprint components, and its name."""
-    changes = {name: value for name, value in components(fingerprint).items() if getattr(machine, name) != value}
-    if machine_name and machine.name != machine_name[:200]:
-        changes["name"] = machine_name[:200]
-    return changes
-
-
-def activation_token(license_key: LicenseKey, uid: str, now: datetime) -> str:
-    """The signed activation token (AGENT_PROTOCOL.md "Activation token")."""
-    lease_end = now + timedelta(days=settings.LICENSE_TOKEN_LEASE_DAYS)
+def token_expires_at(license_key: LicenseKey, now: datetime, *, manual: bool = False) -> datetime:
+    """When an activation token issued now expires: online, the earlier of the key's end and the lease;
+    a manual activation code lives until the key's end (an air-gapped machine cannot refresh it), or
+    ``LICENSE_MANUAL_CODE_MAX_DAYS`` for a key that nothing ends (AGENT_PROTOCOL.md, "Additions in 1.1")."""
     ends = license_key.effective_expires_at
-    expires = min(ends, lease_end) if ends else lease_end
+    if manual:
+        return ends or now + timedelta(days=settings.LICENSE_MANUAL_CODE_MAX_DAYS)
+    lease_end = now + timedelta(days=settings.LICENSE_TOKEN_LEASE_DAYS)
+    return min(ends, lease_end) if ends else lease_end
+
+
+def activation_token(license_key: LicenseKey, uid: str, now: datetime, *, manual: bool = False) -> str:
+    """The signed activation token (AGENT_PROTOCOL.md "Activation token"), or a manual activation code."""
+    expires = token_expires_at(license_key, now, manual=manual)
     return signing.jws_sign(
         {
             "iss": settings.LICENSE_ISSUER,
@@ -273,7 +252,9 @@ def license_validate(
     if license_key is None:
         return AgentOutcome(Verdict(Code.NOT_FOUND, "No such license key."), now=now)
     verdict = _verdict(license_key, Action.VALIDATE, uid, fingerprint, machine, now)
-    if verdict.valid and machine is not None:
+    if not verdict.valid:
+        refused(license_key, uid, verdict, now)
+    elif machine is not None:
         changes = {name: value for name, value in components(fingerprint).items() if getattr(machine, name) != value}
         if changes:
             _details_changed(license_key, machine, changes, now)
@@ -337,7 +318,7 @@ def _reactivation(*, key_text, uid, fingerprint, machine_name, prefetch) -> Agen
         machine.uid != uid
         or machine.organization_id != license_key.organization_id
         or (license_key.environment_id and machine.environment_id != license_key.environment_id)
-        or _machine_changes(machine, fingerprint, machine_name)
+        or machine_changes(machine, fingerprint, machine_name)
     ):
         return None
     verdict = _verdict(license_key, Action.ACTIVATE, uid, fingerprint, machine, now)
@@ -347,18 +328,6 @@ def _reactivation(*, key_text, uid, fingerprint, machine_name, prefetch) -> Agen
         history(license_key, event=ActivationEvent.Event.ACTIVATE, uid=uid, now=now, code=verdict.code)
     seen.machine_seen(machine, now)
     return AgentOutcome(verdict, license_key, machine, activation_token(license_key, uid, now), now=now)
-
-
-def _lock_or_create_machine(uid: str, fingerprint: Fingerprint | None, name: str, now: datetime) -> Machine:
-    machine = Machine.objects.select_for_update().filter(uid=uid).first()
-    if machine is not None:
-        return machine
-    try:
-        with transaction.atomic():
-            Machine.objects.create(uid=uid, name=name, first_seen_at=now, last_seen_at=now, **components(fingerprint))
-    except IntegrityError:
-        pass  # another request created it first
-    return Machine.objects.select_for_update().get(uid=uid)
 
 
 @transaction.atomic
@@ -374,14 +343,22 @@ def _activation(*, key_text, uid, fingerprint, machine_name, actor, manual) -> A
         return AgentOutcome(Verdict(Code.NOT_FOUND, "No such license key."), now=now)
     machine = _machine_for(license_key, uid, for_update=True)
     verdict = _verdict(license_key, Action.ACTIVATE, uid, fingerprint, machine, now)
+    if verdict.code == Code.FINGERPRINT_MISMATCH and not manual:
+        rebound = rebind(license_key, uid, fingerprint, machine, machine_name, actor=actor, now=now)
+        if rebound is not None:  # an in-place upgrade, or a change the organization's policy tolerates
+            verdict = _verdict(license_key, Action.ACTIVATE, uid, fingerprint, rebound, now)
+            token = activation_token(license_key, uid, now)
+            return AgentOutcome(verdict, license_key, rebound, token, now=now)
     if not verdict.valid:
+        refused(license_key, uid, verdict, now, actor=actor)
         return AgentOutcome(verdict, license_key, now=now)
     if license_key.is_bindable:
-        machine = machine or _lock_or_create_machine(uid, fingerprint, machine_name, now)  # locked either way
+        machine = machine or lock_or_create_machine(uid, fingerprint, machine_name, now)  # locked either way
         if machine.organization_id not in (None, license_key.organization_id):
             verdict = Verdict(Code.ORGANIZATION_MISMATCH, "This machine is registered to another organization.")
+            refused(license_key, uid, verdict, now, actor=actor)
             return AgentOutcome(verdict, license_key, now=now)
-        _bind(license_key, machine, fingerprint, machine_name, verdict, actor=actor, manual=manual, now=now)
+        bind(license_key, machine, fingerprint, machine_name, verdict, actor=actor, manual=manual, now=now)
     elif machine is not None:
         seen.machine_seen(machine, now)
     history(
@@ -393,54 +370,9 @@ def _activation(*, key_text, uid, fingerprint, machine_name, actor, manual) -> A
         is_move=verdict.is_move,
         actor=actor,
     )
-    return AgentOutcome(verdict, license_key, machine, activation_token(license_key, uid, now), now=now)
-
-
-def _bind(license_key, machine, fingerprint, machine_name, verdict, *, actor, manual, now) -> None:
-    """Bind the locked key to the locked machine (and the machine to the key's organization), saving
-    the machine's new details; each binding audited."""
-    newly_bound = license_key.machine_id is None
-    binding_machine = machine.organization_id is None
-    machine_before = machine.snapshot() if binding_machine else None
-    changes = _machine_changes(machine, fingerprint, machine_name)
-    for name, value in changes.items():
-        setattr(machine, name, value)
-    changed = newly_bound or bool(changes) or binding_machine
-    if binding_machine:
-        machine.organization = license_key.organization
-        machine.bound_at = now
-    if license_key.environment_id and machine.environment_id != license_key.environment_id:
-        machine.environment = license_key.environment
-        changed = True
-    if changed:
-        machine.last_seen_at = now
-        machine.save()
-        state_cache.organization_changed(license_key.organization.uuid)
-    else:
-        seen.machine_seen(machine, now)
-    if not newly_bound:
-        return
-    license_key.machine = machine
-    license_key.bound_at = now
-    license_key.last_machine_uid = machine.uid
-    license_key.released_by = ""
-    license_key.save(update_fields=["machine", "bound_at", "last_machine_uid", "released_by", "updated_at"])
-    audit_record(
-        actor=actor,
-        action="license.activate_manual" if manual else "license.activate",
-        organization=license_key.organization,
-        obj=license_key,
-        after={"machine": machine.uid, "move": verdict.is_move, "hostname": machine.hostname},
-    )
-    if binding_machine:
-        audit_record(
-            actor=actor,
-            action="machine.bind",
-            organization=license_key.organization,
-            obj=machine,
-            before=machine_before,
-            after=machine.snapshot(),
-        )
+    token = activation_token(license_key, uid, now, manual=manual)
+    expires = token_expires_at(license_key, now, manual=manual)
+    return AgentOutcome(verdict, license_key, machine, token, now=now, token_expires_at=expires)
 
 
 @transaction.atomic
@@ -453,6 +385,7 @@ def license_deactivate(*, key_text: str, uid: str, fingerprint: Fingerprint) -> 
     machine = _machine_for(license_key, uid)
     verdict = _verdict(license_key, Action.DEACTIVATE, uid, fingerprint, machine, now)
     if not verdict.valid:
+        refused(license_key, uid, verdict, now)
         return AgentOutcome(verdict, license_key, now=now)
     if license_key.machine_id is not None and license_key.machine.uid == uid:
         before = license_key.snapshot()

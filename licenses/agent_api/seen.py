@@ -134,3 +134,58 @@ def history_due(license_pk: int, uid: str, now: datetime) -> bool:
         created_at__gt=now - timedelta(seconds=window),
     )
     return not recent.exists()
+
+
+# Count a refused call (KEYS[1]: the window's count, for ARGV[1] seconds) and say whether it opens the
+# window (the caller writes its row) or its count is due in PostgreSQL (KEYS[2]: once per ARGV[2] ms).
+_REFUSAL_SCRIPT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then
+    redis.call('EXPIRE', KEYS[1], ARGV[1])
+    return {count, 1}
+end
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then
+    return {count, 1}
+end
+return {count, 0}
+"""
+
+
+def refusal_counted(license_pk: int, uid: str, code: str, now: datetime) -> bool:
+    """Count a refused call of this key on this machine with this code into the row of the first one
+    in the window (``LICENSE_REFUSAL_HISTORY_SECONDS``); False if there is none, and the caller writes it.
+
+    With Redis, exactly one call in the window writes the row, and the others' count reaches it at
+    most once a minute (``LICENSE_REFUSAL_COUNT_WRITE_SECONDS``): a refused heartbeat costs one round trip to
+    Redis. Without Redis (the embedded SQLite default) each call adds one to the row itself.
+    """
+    from django.db.models import F
+    from django.db.models.functions import Greatest
+
+    from licenses.models import ActivationEvent
+
+    window = settings.LICENSE_REFUSAL_HISTORY_SECONDS
+    rows = ActivationEvent.objects.filter(
+        license_id=license_pk,
+        machine_uid=uid,
+        event=ActivationEvent.Event.REFUSED,
+        code=code,
+        created_at__gt=now - timedelta(seconds=window),
+    )
+    latest = ActivationEvent.objects.filter(pk__in=rows.order_by("-created_at", "-id").values("pk")[:1])
+    runner = ratelimit.script_runner()
+    if runner is not None:
+        name = f"refused:{license_pk}:{uid}:{code}"
+        keys = [runner.make_key(name), runner.make_key(f"{name}:written")]
+        try:
+            every = max(1, int(settings.LICENSE_REFUSAL_COUNT_WRITE_SECONDS * 1000))
+            count, due = runner.run(_REFUSAL_SCRIPT, keys, [window, every])
+        except Exception:  # noqa: BLE001 - without Redis the database counts
+            logger.warning("history: Redis unavailable; counting the refusal in the database", exc_info=True)
+        else:
+            if int(count) == 1:
+                return False
+            if due:  # the window's row may not be committed yet: the next write brings the count
+                latest.update(count=Greatest(F("count"), int(count)))
+            return True
+    return latest.update(count=F("count") + 1) > 0

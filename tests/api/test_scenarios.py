@@ -14,8 +14,8 @@ SCENARIOS = {
         {"mac": "00:99:88:77:66:55", "cpu_id": "AAAABBBBCCCCDDDD", "hostname": "copy-target"},
         ["mac", "cpu_id", "hostname"],
     ),
-    "new minor version": ({"product_version": "4.5.0"}, ["product_version"]),
 }
+# A new minor version (an in-place upgrade) re-binds on activate: tests/api/test_rebind_flow.py.
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

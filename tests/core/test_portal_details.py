@@ -144,7 +144,7 @@ def test_a_user_walking_many_paths_leaves_a_bounded_trail(world):
 @pytest.mark.parametrize(
     ("role", "url", "data", "listing"),
     [
-        ("co_admin", "/organizations/acme/licenses/issue/", "machine", "/organizations/acme/licenses/"),
+        ("org_admin", "/organizations/acme/licenses/issue/", "machine", "/organizations/acme/licenses/"),
         ("super_admin", "/organizations/acme/temporary-keys/generate/", {"ttl": "3600"}, None),
         ("co_admin", "/organizations/acme/server-keys/generate/", "server", None),
         ("org_admin", "/organizations/acme/trial/", {}, None),

@@ -11,7 +11,7 @@ from tests.conftest import FINGERPRINT, Agent, shown_key
 
 
 def test_issue_a_machine_key_shows_it_once_and_it_activates(world):
-    response = world.client("co_admin").post(
+    response = world.client("org_admin").post(
         "/organizations/acme/licenses/issue/",
         {"environment": str(world.production.uuid), "description": "Agent 2"},
         follow=True,
@@ -22,7 +22,7 @@ def test_issue_a_machine_key_shows_it_once_and_it_activates(world):
     assert key.startswith("LP1M-")
     verdict = Agent(fingerprint={**FINGERPRINT, "hostname": "acme-srv02"}).activate(key)
     assert verdict["code"] == "VALID" and verdict["license"]["environment"] == "Production"
-    listing = world.client("co_admin").get("/organizations/acme/licenses/").content.decode()
+    listing = world.client("org_admin").get("/organizations/acme/licenses/").content.decode()
     assert "Agent 2" in listing and key not in listing
 
 

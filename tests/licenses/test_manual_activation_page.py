@@ -60,3 +60,68 @@ def test_super_admin_activates_any_organizations_key(world):
         "/activate/", {"license_key": world.globex_text, "machine_uid": "ef" * 32}
     )
     assert shown_key(response).count(".") == 2
+
+
+def _claims(response):
+    import jwt
+
+    return jwt.decode(shown_key(response), options={"verify_signature": False})
+
+
+def test_a_manual_code_lives_until_the_subscription_ends_and_the_page_says_so(world):
+    from datetime import UTC, datetime, timedelta
+
+    from django.utils import timezone
+
+    from licenses.services import license_issue
+    from organizations.models import Organization
+
+    ends = (timezone.now() + timedelta(days=200)).replace(microsecond=0)
+    Organization.objects.filter(pk=world.acme.pk).update(subscription_ends_at=ends)
+    _key, text = license_issue(organization=world.acme, kind=Kind.MACHINE, actor=None, environment=world.production)
+    response = world.client("org_admin").post("/activate/", {"license_key": text, "machine_uid": "ab" * 32})
+    claims = _claims(response)
+    assert datetime.fromtimestamp(claims["exp"], UTC) == ends  # not the 30-day online lease
+    html = response.content.decode()
+    shown = html[html.index('data-testid="code-expires"') :]
+    assert shown.index(f"{ends:%Y-%m-%d %H:%M}") < shown.index("</p>")
+    assert "the end of Acme" in html and "subscription" in html
+
+
+def test_a_manual_code_of_a_server_key_lives_until_its_date_and_a_free_key_for_years(world, settings):
+    from datetime import UTC, datetime, timedelta
+
+    from django.utils import timezone
+
+    from licenses.services import license_issue
+
+    later = (timezone.now() + timedelta(days=400)).date()
+    server, server_text = license_issue(
+        organization=world.acme, kind=Kind.SERVER, actor=None, machine_name="vault", expires_on=later
+    )
+    response = world.client("org_admin").post("/activate/", {"license_key": server_text, "machine_uid": "ac" * 32})
+    assert datetime.fromtimestamp(_claims(response)["exp"], UTC) == server.expires_at
+    assert "when the key ends" in response.content.decode()
+
+    _free, free_text = license_issue(organization=world.acme, kind=Kind.FREE, actor=None)
+    response = world.client("org_admin").post("/activate/", {"license_key": free_text, "machine_uid": "ad" * 32})
+    lifetime = datetime.fromtimestamp(_claims(response)["exp"], UTC) - timezone.now()
+    assert abs(lifetime - timedelta(days=settings.LICENSE_MANUAL_CODE_MAX_DAYS)) < timedelta(minutes=5)
+    assert "the key has no end date" in response.content.decode()
+
+
+def test_an_online_token_keeps_the_lease(world, settings):
+    from datetime import UTC, datetime, timedelta
+
+    import jwt
+    from django.utils import timezone
+
+    from licenses.services import license_issue
+    from tests.conftest import FINGERPRINT, Agent
+
+    _free, free_text = license_issue(organization=world.acme, kind=Kind.FREE, actor=None)
+    verdict = Agent(fingerprint={**FINGERPRINT, "hostname": "lease-box"}).activate(free_text)
+    lifetime = datetime.fromtimestamp(
+        jwt.decode(verdict["activation"], options={"verify_signature": False})["exp"], UTC
+    )
+    assert abs(lifetime - timezone.now() - timedelta(days=settings.LICENSE_TOKEN_LEASE_DAYS)) < timedelta(minutes=5)

@@ -80,7 +80,7 @@ ACTIONS = {
     "machine_key_issue": (
         lambda w: "/organizations/acme/licenses/issue/",
         lambda w: {"environment": str(w.production.uuid), "description": "x"},
-        MANAGERS,
+        ORG_ADMINS,  # not co-admins (AGENT_PROTOCOL.md, "Kinds of key")
     ),
     "temporary_key_generate": (
         lambda w: "/organizations/acme/temporary-keys/generate/",
@@ -108,6 +108,17 @@ ACTIONS = {
         MANAGERS,
     ),
     "license_reveal": (lambda w: f"/keys/{w.machine_key.public_id}/reveal/", lambda w: {}, MANAGERS),
+    # A temporary key is the vendor's: its organization's admins and co-admins see it, nothing more.
+    "license_revoke (temporary key)": (
+        lambda w: f"/keys/{w.temporary_key.public_id}/revoke/",
+        lambda w: {"reason": "leaked", "confirm": "yes"},
+        SUPER_IN_ORG,
+    ),
+    "license_reveal (temporary key)": (
+        lambda w: f"/keys/{w.temporary_key.public_id}/reveal/",
+        lambda w: {},
+        {**SUPER_IN_ORG, "partner": ALLOWED},  # the partner it was issued to
+    ),
     "trial_key": (lambda w: "/organizations/acme/trial/", lambda w: {}, ORG_ADMINS),
     "machine_claim": (
         lambda w: "/organizations/acme/machines/claim/",

@@ -57,9 +57,11 @@ PAGES = {
     "licenses tab, temporary keys": (lambda w: "/organizations/acme/licenses/?kind=temporary", MANAGERS),
     "key history": (lambda w: f"/keys/{w.machine_key.public_id}/", MANAGERS),
     "revoke key (confirm)": (lambda w: f"/keys/{w.machine_key.public_id}/revoke/", MANAGERS),
-    "temporary keys tab": (lambda w: "/organizations/acme/temporary-keys/", SUPER_ONLY_IN_ORG),
     "API tokens tab": (lambda w: "/organizations/acme/api-tokens/", {**MANAGERS, "co_admin": FORBIDDEN}),
     "vendor API tokens": (lambda w: "/api-tokens/", SUPER_ONLY),
+    "temporary keys tab": (lambda w: "/organizations/acme/temporary-keys/", MANAGERS),  # read-only for admins
+    "temporary key history": (lambda w: f"/keys/{w.temporary_key.public_id}/", MANAGERS),
+    "revoke temporary key (confirm)": (lambda w: f"/keys/{w.temporary_key.public_id}/revoke/", SUPER_ONLY_IN_ORG),
     "server keys tab": (lambda w: "/organizations/acme/server-keys/", MANAGERS),
     "edit server key": (lambda w: f"/keys/{w.server_key.public_id}/edit/", MANAGERS),
     "trial tab": (
