@@ -254,3 +254,25 @@ def user_end_sessions(*, user_id: int) -> int:
             session.delete()
             ended += 1
     return ended
+
+
+@transaction.atomic
+def user_set_language(*, user: User, language: str) -> User:
+    """Remember the pages' language ``user`` chose (a code of settings.LANGUAGES, or blank: the browser's)."""
+    if language and language not in dict(settings.LANGUAGES):
+        raise ValidationError(f"Unknown language {language!r}.")
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if user.language == language:
+        return user
+    before = {"language": user.language}
+    user.language = language
+    user.save(update_fields=["language"])
+    audit_record(
+        actor=user,
+        action="user.set_language",
+        organization=user.organization,
+        obj=user,
+        before=before,
+        after={"language": language},
+    )
+    return user

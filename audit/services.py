@@ -17,7 +17,7 @@ COMMAND_LINE = "system (command line)"
 AGENT = "agent"
 
 # Events that record a reading or a sign-in, not a change: they leave the verdict cache alone.
-_NOT_A_CHANGE = {"access.denied", "auth.sign_in", "license.reveal"}
+_NOT_A_CHANGE = {"access.denied", "auth.sign_in", "license.reveal", "user.set_language"}
 
 # Fields that must never reach the audit log, whatever a caller passes.
 _SECRET_FIELDS = {"key", "license_key", "password", "token", "activation", "encrypted_key", "secret"}

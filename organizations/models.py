@@ -156,6 +156,8 @@ class User(AbstractUser):
     organization = models.ForeignKey(
         Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="users"
     )
+    # The pages' language this user chose (a code of settings.LANGUAGES); blank: the browser decides.
+    language = models.CharField(max_length=8, blank=True, default="")
 
     class Meta:
         constraints = [

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit.selectors import recent_audit_events
 from core.pages import bounded_total, form_add_service_errors, page_of, sorting_of
@@ -55,6 +56,7 @@ def dashboard(request):
     )
     events = recent_audit_events(None if user.is_super_admin else organizations)
     own_organization = None if user.is_super_admin else organizations.first()
+    links = dashboard_links(own_organization, now)
     return render(
         request,
         "dashboard.html",
@@ -63,10 +65,29 @@ def dashboard(request):
             "events": events,
             "now": now,
             "own_organization": own_organization,
-            "links": dashboard_links(own_organization, now),
+            "links": links,
+            "active_stats": active_key_stats(numbers, links),
             "open_claims": open_machine_claims() if user.is_super_admin else 0,
         },
     )
+
+
+def active_key_stats(numbers, links: dict[str, str]) -> list[tuple[str, int, str]]:
+    """The dashboard's "active keys" figures, one per kind: (heading, count, link)."""
+    from licenses.models import Kind
+
+    headings = {
+        Kind.MACHINE: _("Active machine keys"),
+        Kind.TEMPORARY: _("Active temporary keys"),
+        Kind.SERVER: _("Active server access keys"),
+        Kind.TRIAL: _("Active trial keys"),
+        Kind.FREE: _("Active free-edition keys"),
+    }
+    # active_keys follows Kind.choices (licenses.selectors.dashboard_numbers), keyed by label.
+    return [
+        (headings.get(value, label), count, links.get(label, ""))
+        for (value, label), count in zip(Kind.choices, numbers.active_keys.values(), strict=False)
+    ]
 
 
 def open_machine_claims() -> int:
