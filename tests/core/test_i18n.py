@@ -1,0 +1,182 @@
+"""The portal in English and German: the language switcher (remembered per user), every main page
+in German with no English left, and a German translation for every string the portal marks."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from audit.models import AuditEvent
+
+LOCALE = Path(settings.BASE_DIR) / "locale" / "de" / "LC_MESSAGES"
+
+
+def main_pages(world) -> dict[str, str]:
+    """A signed-in organization admin's and a super-admin's everyday pages."""
+    acme = "/organizations/acme"
+    return {
+        "dashboard": "/",
+        "organization": f"{acme}/",
+        "keys": f"{acme}/licenses/?kind=all",
+        "machine keys": f"{acme}/licenses/?kind=machine",
+        "server keys": f"{acme}/server-keys/",
+        "temporary keys": f"{acme}/temporary-keys/",
+        "trial": f"{acme}/trial/",
+        "environments": f"{acme}/",
+        "machines": f"{acme}/machines/",
+        "audit": f"{acme}/audit/",
+        "key detail": f"/keys/{world.machine_key.public_id}/",
+        "key revoke": f"/keys/{world.machine_key.public_id}/revoke/",
+        "server key edit": f"/keys/{world.server_key.public_id}/edit/",
+        "machine detach": f"{acme}/machines/{world.machine.uid}/detach/",
+        "manual activation": "/activate/",
+        "people": "/people/",
+        "invite": "/people/invite/",
+        "two-factor": "/accounts/two-factor/",
+    }
+
+
+SUPER_ADMIN_PAGES = {
+    "organizations": "/organizations/",
+    "new organization": "/organizations/new/",
+    "edit organization": "/organizations/acme/edit/",
+    "renew": "/organizations/acme/renew/",
+    "suspend": "/organizations/acme/status/",
+    "machine claims": "/machine-claims/",
+    "single sign-on": "/people/single-sign-on/",
+}
+
+# Words of the portal's English pages that a German page never shows (outside names, codes and
+# the audit log's action names, which stay as recorded).
+ENGLISH = re.compile(
+    r"\b(Dashboard|Organizations?|Machines|Keys?|Environments?|Status|Description|Requested by|Sign (in|out)|"
+    r"Search|Filter|Clear|Cancel|Save|Actions?|Issued|Expires|Bound to|Time left|Ends|People|Invite|"
+    r"Previous|Next|Show|Generate|Delete|Revoke|Detach|Edit|Renew|Suspend|Created|Last seen|Primary|"
+    r"match(es)?|none|never|free|Active|the|and|of|is|are|with|your|you)\b"
+)
+
+
+def visible_text(html: str) -> str:
+    """The text a reader sees: no tags, scripts, attribute values, <code> or <time> contents."""
+    html = re.sub(r"<(script|style|code|pre|time|title)\b.*?</\1>", " ", html, flags=re.S)
+    html = re.sub(r"<[^>]+>", " ", html)
+    return re.sub(r"\s+", " ", html)
+
+
+def german(client: Client) -> Client:
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "de"
+    return client
+
+
+def english_left(html: str, allowed: set[str]) -> list[str]:
+    text = visible_text(html)
+    for name in allowed:
+        text = text.replace(name, " ")
+    return sorted({match.group(0) for match in ENGLISH.finditer(text)})
+
+
+def _allowed(world) -> set[str]:
+    """Names from the data (organizations, environments, users, descriptions) and audit action names."""
+    from audit.models import Action
+
+    names = {"Acme Corp", "Globex", "Production", "Agent 1", "acme-srv01", "Licensing portal"}
+    names |= {str(label) for label in Action.labels}
+    names |= {event.object_repr for event in AuditEvent.objects.all() if event.object_repr}
+    return names
+
+
+@pytest.mark.parametrize("role", ["org_admin", "super_admin"])
+def test_every_main_page_is_german_for_a_german_reader(world, role):
+    client = german(world.client(role))
+    pages = main_pages(world) | (SUPER_ADMIN_PAGES if role == "super_admin" else {})
+    if role == "org_admin":
+        pages.pop("people")  # the org admin's people page is the same template as the super-admin's
+    allowed = _allowed(world)
+    for name, url in pages.items():
+        response = client.get(url)
+        assert response.status_code == 200, (name, url, response.status_code)
+        html = response.content.decode()
+        assert '<html lang="de">' in html, name
+        assert english_left(html, allowed) == [], (name, url)
+
+
+def test_the_sign_in_page_and_the_partners_page_are_german(world):
+    response = german(Client()).get("/accounts/login/")
+    assert "Anmelden" in response.content.decode()
+    assert english_left(response.content.decode(), _allowed(world)) == []
+    response = german(world.client("partner")).get("/")
+    assert english_left(response.content.decode(), _allowed(world)) == []
+
+
+def test_english_stays_the_default(world):
+    html = world.client("org_admin").get("/organizations/acme/machines/").content.decode()
+    assert '<html lang="en">' in html and "Machines" in html
+
+
+def test_the_switcher_remembers_the_choice_on_the_account(world):
+    client = world.client("org_admin")
+    response = client.post("/i18n/setlang/", {"language": "de", "next": "/organizations/acme/machines/"})
+    assert response.status_code == 302 and response["Location"] == "/organizations/acme/machines/"
+    user = world.users["org_admin"]
+    user.refresh_from_db()
+    assert user.language == "de"
+    assert AuditEvent.objects.filter(action="user.set_language", object_id=str(user.pk)).count() == 1
+    # Another browser (no cookie, an English Accept-Language) still gets German for this user.
+    other = Client(HTTP_ACCEPT_LANGUAGE="en")
+    other.force_login(user)
+    assert '<html lang="de">' in other.get("/").content.decode()
+
+
+def test_the_switcher_works_signed_out_with_a_cookie(world):
+    client = Client()
+    response = client.post("/i18n/setlang/", {"language": "de", "next": "/accounts/login/"})
+    assert response.status_code == 302
+    assert "Anmelden" in client.get("/accounts/login/").content.decode()
+
+
+def test_an_unknown_language_changes_nothing(world):
+    client = world.client("org_admin")
+    client.post("/i18n/setlang/", {"language": "xx", "next": "/"})
+    user = world.users["org_admin"]
+    user.refresh_from_db()
+    assert user.language == ""
+
+
+def test_german_dates_and_numbers(world):
+    html = german(world.client("org_admin")).get("/organizations/acme/").content.decode()
+    assert re.search(r"\d\d\.\d\d\.\d{4} \d\d:\d\d", html)
+    html = world.client("org_admin").get("/organizations/acme/").content.decode()
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", html)
+
+
+def test_every_message_has_a_german_translation():
+    po = (LOCALE / "django.po").read_text()
+    entries = po.split("\n\n")[1:]  # the first entry is the header
+    untranslated = [entry for entry in entries if re.search(r'^msgstr(\[\d\])? ""\n(?!")', entry + "\n", re.M)]
+    fuzzy = [entry for entry in entries if "#, fuzzy" in entry]
+    assert untranslated == [] and fuzzy == []
+    assert (LOCALE / "django.mo").stat().st_mtime >= (LOCALE / "django.po").stat().st_mtime - 1
+
+
+def test_every_template_string_is_in_the_catalogue():
+    """A template text wrapped in {% translate %} but missing from django.po (makemessages not run)."""
+    from django.utils.translation import override
+    from django.utils.translation import trans_real
+
+    po = (LOCALE / "django.po").read_text()
+    msgids = set(re.findall(r'^msgid "(.+)"$', po, re.M))
+    templates = Path(settings.BASE_DIR) / "templates"
+    missing = []
+    for path in templates.rglob("*"):
+        if path.suffix not in (".html", ".txt"):
+            continue
+        for text in re.findall(r'\{% translate "([^"]+)"', path.read_text()):
+            if text.replace('"', '\\"') not in msgids:
+                missing.append((path.name, text))
+    assert missing == []
+    with override("de"):
+        assert trans_real.gettext("Dashboard") != "Dashboard"
