@@ -92,7 +92,9 @@ def badge(label, kind: str = "") -> str:
     """A coloured status label; its colour follows its text unless ``kind`` says otherwise."""
     text = str(label)
     if not kind:
-        kind = BADGES.get(text.lower()) or {_(word): colour for word, colour in _BADGE_LABELS.items()}.get(text, "muted")
+        kind = BADGES.get(text.lower()) or {_(word): colour for word, colour in _BADGE_LABELS.items()}.get(
+            text, "muted"
+        )
     return format_html('<span class="badge badge-{}">{}</span>', kind, text)
 
 
@@ -149,7 +151,10 @@ def key_ends(license_key) -> str:
     if license_key.kind == "server" and isinstance(ends, datetime):
         day = (ends.astimezone(UTC) - timedelta(days=1)).date()
         return format_html(
-            '{} <time datetime="{}">{}</time>', _("valid through"), day.isoformat(), formats.date_format(day, "SHORT_DATE_FORMAT")
+            '{} <time datetime="{}">{}</time>',
+            _("valid through"),
+            day.isoformat(),
+            formats.date_format(day, "SHORT_DATE_FORMAT"),
         )
     return utc(ends)
 

@@ -164,8 +164,7 @@ def test_every_message_has_a_german_translation():
 
 def test_every_template_string_is_in_the_catalogue():
     """A template text wrapped in {% translate %} but missing from django.po (makemessages not run)."""
-    from django.utils.translation import override
-    from django.utils.translation import trans_real
+    from django.utils.translation import override, trans_real
 
     po = (LOCALE / "django.po").read_text()
     msgids = set(re.findall(r'^msgid "(.+)"$', po, re.M))
