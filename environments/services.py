@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit.services import actor_label, audit_record
 from environments.models import Environment, Machine, MachineClaim
@@ -22,11 +23,16 @@ def _name_taken(organization: Organization, name: str, exclude_pk=None) -> bool:
 def environment_create(*, organization: Organization, actor, name: str) -> Environment:
     name = name.strip()
     if not name:
-        raise ValidationError({"name": "An environment needs a name."})
+        raise ValidationError({"name": _("An environment needs a name.")})
     if len(name) > 100:
-        raise ValidationError({"name": "An environment name has at most 100 characters."})
+        raise ValidationError({"name": _("An environment name has at most 100 characters.")})
     if _name_taken(organization, name):
-        raise ValidationError({"name": f"{organization.name} already has an environment named {name}."})
+        raise ValidationError(
+            {
+                "name": _("%(organization)s already has an environment named %(name)s.")
+                % {"organization": organization.name, "name": name}
+            }
+        )
     environment = Environment.objects.create(organization=organization, name=name)
     audit_record(
         actor=actor,
@@ -55,7 +61,10 @@ def environment_set_status(*, environment: Environment, actor, status: str) -> E
         if environment.deleted_at is not None:
             if _name_taken(environment.organization, environment.name, exclude_pk=environment.pk):
                 raise ValidationError(
-                    {"name": f"Another environment is named {environment.name}: rename it before re-attaching."}
+                    {
+                        "name": _("Another environment is named %(name)s: rename it before re-attaching.")
+                        % {"name": environment.name}
+                    }
                 )
             environment.deleted_at = None
             action = "environment.reattach"
@@ -179,9 +188,9 @@ def machine_claim_file(*, organization, actor, uid: str, note: str = "") -> Mach
         raise ValidationError({"uid": str(error).capitalize() + "."}) from None
     machine = Machine.objects.select_for_update().filter(uid=uid).first()
     if machine is None or machine.organization_id is None:
-        raise ValidationError({"uid": "No organization holds this machine: activate it with one of your keys."})
+        raise ValidationError({"uid": _("No organization holds this machine: activate it with one of your keys.")})
     if machine.organization_id == organization.pk:
-        raise ValidationError({"uid": "This machine is already yours (see the list above)."})
+        raise ValidationError({"uid": _("This machine is already yours (see the list above).")})
     existing = MachineClaim.objects.filter(machine=machine, claimant=organization, status=MachineClaim.Status.OPEN)
     if existing.exists():
         return existing.get()
@@ -210,7 +219,7 @@ def machine_claim_settle(*, claim: MachineClaim, actor, release: bool) -> Machin
     claimant's agent can then activate) or reject the claim. Recorded in both organizations' logs."""
     claim = MachineClaim.objects.select_for_update().select_related("machine", "claimant", "holder").get(pk=claim.pk)
     if claim.status != MachineClaim.Status.OPEN:
-        raise ValidationError("This claim is already settled.")
+        raise ValidationError(_("This claim is already settled."))
     machine = claim.machine
     still_held = machine.organization_id == claim.holder_id
     if release and still_held:
