@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from core.pages import bounded_total, form_add_service_errors, page_of, secret_response, sorting_of
@@ -53,12 +53,12 @@ from organizations.selectors import may_request_trial, organization_for_user, re
 from organizations.tabs import organization_page_context
 
 LIST_KINDS = {
-    Kind.MACHINE: "Machine keys",
-    Kind.TRIAL: "Trial keys",
-    Kind.FREE: "Free-edition keys",
-    Kind.SERVER: "Server access keys",
-    Kind.TEMPORARY: "Temporary keys",
-    ANY_KIND: "All keys",
+    Kind.MACHINE: gettext_lazy("Machine keys"),
+    Kind.TRIAL: gettext_lazy("Trial keys"),
+    Kind.FREE: gettext_lazy("Free-edition keys"),
+    Kind.SERVER: gettext_lazy("Server access keys"),
+    Kind.TEMPORARY: gettext_lazy("Temporary keys"),
+    ANY_KIND: gettext_lazy("All keys"),
 }
 
 
