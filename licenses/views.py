@@ -241,14 +241,29 @@ def license_reveal_view(request, public_id):
 # Temporary keys (super-admins) ---------------------------------------------------------------------
 
 
+TEMPORARY_SORTS = {name: KEY_SORTS[name] for name in ("expires", "issued")}
+
+
 def _temporary_context(request, organization, form=None, **extra):
+    """The temporary keys that work (searched, ending soon, sorted by end or issue) and the latest ended."""
     now = timezone.now()
+    filters = KeyFilterForm(request.GET or None)
+    sorting = sorting_of(request, TEMPORARY_SORTS, "expires")
+    active = temporary_keys_active(organization, now)
+    if filters.is_valid():  # every key listed works: the status filter does not apply
+        active = keys_filtered(active, organization, {**filters.cleaned_data, "status": ""}, now)
+    active = active.order_by(*sorting.ordering)
     return organization_page_context(
         request,
         organization,
         "temporary",
         form=form or TemporaryKeyForm(),
-        page=_page_with_organization(temporary_keys_active(organization, now), request, organization),
+        filters=filters,
+        without_status=True,
+        filtered=any(value for name, value in request.GET.items() if name in ("q", "ending")),
+        sorting=sorting,
+        total=bounded_total(active),
+        page=_page_with_organization(active, request, organization),
         ended=temporary_keys_ended(organization, now),
         now=now,
         **extra,
