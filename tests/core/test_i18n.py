@@ -118,6 +118,9 @@ def test_the_sign_in_page_and_the_partners_page_are_german(world):
     response = german(Client()).get("/accounts/login/")
     assert "Anmelden" in response.content.decode()
     assert english_left(response.content.decode(), _allowed(world)) == []
+    for url in ("/accounts/password_reset/", "/accounts/password_reset/done/", "/no-such-page/"):
+        response = german(Client()).get(url)
+        assert english_left(response.content.decode(), _allowed(world)) == [], url
     response = german(world.client("partner")).get("/")
     assert english_left(response.content.decode(), _allowed(world)) == []
 
