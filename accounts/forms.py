@@ -42,7 +42,7 @@ class _RoleFields(forms.Form):
 
 
 class InvitationForm(_RoleFields):
-    email = forms.EmailField(max_length=254, label=_("E-mail"))
+    email = forms.EmailField(max_length=254, label=_("Email"))
     field_order = ["email", "role", "organization"]
 
 

@@ -6,7 +6,7 @@
   "use strict";
 
   // The page's language gives the script its words: data-text-* attributes on <body> (base.html).
-  function text(name, fallback) {
+  function word(name, fallback) {
     var value = document.body && document.body.getAttribute("data-text-" + name);
     return value || fallback;
   }
@@ -33,14 +33,14 @@
     var text = target.textContent.trim();
     if (navigator.clipboard && window.isSecureContext) {
       navigator.clipboard.writeText(text).then(
-        function () { flash(button, text("copied", "Copied")); },
-        function () { selectText(target); flash(button, text("press-copy", "Press Ctrl+C")); }
+        function () { flash(button, word("copied", "Copied")); },
+        function () { selectText(target); flash(button, word("press-copy", "Press Ctrl+C")); }
       );
     } else {
       selectText(target);
       var done = false;
       try { done = document.execCommand("copy"); } catch (error) { done = false; }
-      flash(button, done ? text("copied", "Copied") : text("press-copy", "Press Ctrl+C"));
+      flash(button, done ? word("copied", "Copied") : word("press-copy", "Press Ctrl+C"));
     }
   }
 
@@ -53,7 +53,7 @@
       all.indeterminate = checked > 0 && checked < boxes.length;
     }
     var count = form.querySelector("[data-selection-count]");
-    if (count) { count.textContent = checked ? text("selected", "{count} selected").replace("{count}", checked) : ""; }
+    if (count) { count.textContent = checked ? word("selected", "{count} selected").replace("{count}", checked) : ""; }
     var submit = form.querySelector("[data-selection-submit]");
     if (submit) { submit.disabled = checked === 0; }
   }
@@ -69,12 +69,12 @@
         '<form method="dialog"><p id="confirm-dialog-text"></p><div class="actions">' +
         '<button type="submit" value="confirm" class="button button-danger" data-dialog-confirm></button>' +
         '<button type="submit" value="cancel" class="button button-ghost" autofocus></button></div></form>';
-      confirmDialog.querySelector('button[value="cancel"]').textContent = text("cancel", "Cancel");
+      confirmDialog.querySelector('button[value="cancel"]').textContent = word("cancel", "Cancel");
       document.body.appendChild(confirmDialog);
     }
     confirmDialog.querySelector("#confirm-dialog-text").textContent = form.getAttribute("data-confirm");
     confirmDialog.querySelector("[data-dialog-confirm]").textContent =
-      form.getAttribute("data-confirm-button") || text("confirm", "Confirm");
+      form.getAttribute("data-confirm-button") || word("confirm", "Confirm");
     return confirmDialog;
   }
 

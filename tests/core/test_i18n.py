@@ -151,6 +151,13 @@ def test_the_switcher_works_signed_out_with_a_cookie(world):
     assert "Anmelden" in client.get("/accounts/login/").content.decode()
 
 
+def test_the_switcher_answers_only_posts_and_never_leaves_the_portal(world):
+    client = world.client("org_admin")
+    assert client.get("/i18n/setlang/").status_code == 405
+    response = client.post("/i18n/setlang/", {"language": "de", "next": "https://elsewhere.example/"})
+    assert response.status_code == 302 and not response["Location"].startswith("https://elsewhere")
+
+
 def test_an_unknown_language_changes_nothing(world):
     client = world.client("org_admin")
     client.post("/i18n/setlang/", {"language": "xx", "next": "/"})
