@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from audit.services import actor_label, audit_record
 from environments.models import Environment, Machine, MachineClaim
@@ -176,6 +177,10 @@ def machine_set_primary(*, machine: Machine, actor, is_primary: bool) -> Machine
 # Machine claims (machine squatting) ------------------------------------------------------------------
 
 
+# What a page says of a malformed machine UID (FingerprintError's own text is the agent API's, in English).
+MACHINE_UID_FORMAT_MESSAGE = gettext_lazy("A machine UID is 64 hexadecimal characters (spaces and dashes allowed).")
+
+
 @transaction.atomic
 def machine_claim_file(*, organization, actor, uid: str, note: str = "") -> MachineClaim:
     """File ``organization``'s claim to the machine ``uid`` that another organization holds. The
@@ -184,8 +189,8 @@ def machine_claim_file(*, organization, actor, uid: str, note: str = "") -> Mach
 
     try:
         uid = machine_uid_normalize(uid)
-    except FingerprintError as error:
-        raise ValidationError({"uid": str(error).capitalize() + "."}) from None
+    except FingerprintError:
+        raise ValidationError({"uid": MACHINE_UID_FORMAT_MESSAGE}) from None
     machine = Machine.objects.select_for_update().filter(uid=uid).first()
     if machine is None or machine.organization_id is None:
         raise ValidationError({"uid": _("No organization holds this machine: activate it with one of your keys.")})

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from core.pages import DateInput
 from environments.fingerprint import FingerprintError, machine_uid_normalize
 from environments.models import Environment
+from environments.services import MACHINE_UID_FORMAT_MESSAGE
 from licenses.models import LicenseKey
 from licenses.services import TEMPORARY_TTL_CHOICES
 from organizations.models import Organization, User
@@ -151,5 +152,5 @@ class ManualActivationForm(forms.Form):
     def clean_machine_uid(self):
         try:
             return machine_uid_normalize(self.cleaned_data["machine_uid"])
-        except FingerprintError as error:
-            raise forms.ValidationError(str(error).capitalize() + ".") from None
+        except FingerprintError:
+            raise forms.ValidationError(MACHINE_UID_FORMAT_MESSAGE) from None

@@ -1,5 +1,6 @@
 /* The portal's only script: Copy buttons, select-all check-boxes, auto-submitting filters,
-   confirmations in a <dialog> (forms with data-confirm; without script the server asks on a page),
+   confirmations in a <dialog> (forms with data-confirm, and links to a confirmation page that name
+   such a form in data-confirm-form; without script the server asks on a page),
    and "/" to jump to the search box. Everything works without it (except copying to the
    clipboard, which falls back to selecting the text). No inline handlers: CSP-friendly. */
 (function () {
@@ -96,6 +97,16 @@
     };
     dialog.returnValue = "";
     dialog.showModal();
+  });
+
+  // A link to a confirmation page (a[data-confirm-form]) asks in the dialog instead, then posts its form.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("a[data-confirm-form]");
+    if (!link || typeof HTMLDialogElement !== "function") { return; }
+    var form = document.getElementById(link.getAttribute("data-confirm-form"));
+    if (!form || !form.requestSubmit) { return; }
+    event.preventDefault();
+    form.requestSubmit();
   });
 
   document.addEventListener("click", function (event) {
