@@ -66,6 +66,8 @@ class UserLanguageMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if request.path.startswith(_ALWAYS_OPEN):  # the agent API: no session, always English
+            return self.get_response(request)
         user = getattr(request, "user", None)
         try:
             language = user.language if user is not None and user.is_authenticated else ""
