@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import password_validation
+from django.utils.translation import gettext_lazy as _
 
 from accounts.services import roles_grantable_by
 from organizations.models import Organization, User
 
 
 class UserSearchForm(forms.Form):
-    q = forms.CharField(required=False, max_length=200, label="Search", help_text="Username or e-mail")
-    organization = forms.ModelChoiceField(queryset=Organization.objects.none(), required=False, empty_label="All")
+    q = forms.CharField(required=False, max_length=200, label=_("Search"), help_text=_("Username or e-mail"))
+    organization = forms.ModelChoiceField(queryset=Organization.objects.none(), required=False, empty_label=_("All"))
 
     def __init__(self, *args, actor: User, **kwargs):
         super().__init__(*args, **kwargs)
@@ -22,11 +23,12 @@ class UserSearchForm(forms.Form):
 
 
 class _RoleFields(forms.Form):
-    role = forms.ChoiceField(choices=())
+    role = forms.ChoiceField(choices=(), label=_("Role"))
     organization = forms.ModelChoiceField(
         queryset=Organization.objects.none(),
         required=False,
-        help_text="Required for organization admins and co-admins; optional for partners; none for super-admins.",
+        label=_("Organization"),
+        help_text=_("Required for organization admins and co-admins; optional for partners; none for super-admins."),
     )
 
     def __init__(self, *args, actor: User, **kwargs):
@@ -40,7 +42,7 @@ class _RoleFields(forms.Form):
 
 
 class InvitationForm(_RoleFields):
-    email = forms.EmailField(max_length=254)
+    email = forms.EmailField(max_length=254, label=_("Email"))
     field_order = ["email", "role", "organization"]
 
 
@@ -49,9 +51,9 @@ class RoleForm(_RoleFields):
 
 
 class AcceptInvitationForm(forms.Form):
-    username = forms.CharField(max_length=150, help_text="What you will sign in with.")
-    password1 = forms.CharField(label="Password", strip=False, widget=forms.PasswordInput(render_value=False))
-    password2 = forms.CharField(label="Password again", strip=False, widget=forms.PasswordInput(render_value=False))
+    username = forms.CharField(max_length=150, label=_("Username"), help_text=_("What you will sign in with."))
+    password1 = forms.CharField(label=_("Password"), strip=False, widget=forms.PasswordInput(render_value=False))
+    password2 = forms.CharField(label=_("Password again"), strip=False, widget=forms.PasswordInput(render_value=False))
 
     def __init__(self, *args, email: str, **kwargs):
         self.email = email
@@ -61,7 +63,7 @@ class AcceptInvitationForm(forms.Form):
         data = super().clean()
         first, second = data.get("password1"), data.get("password2")
         if first and second and first != second:
-            self.add_error("password2", "The two passwords differ.")
+            self.add_error("password2", _("The two passwords differ."))
         elif first:
             try:
                 password_validation.validate_password(first, User(username=data.get("username", ""), email=self.email))
@@ -72,16 +74,16 @@ class AcceptInvitationForm(forms.Form):
 
 class TokenForm(forms.Form):
     token = forms.CharField(
-        label="Code",
+        label=_("Code"),
         max_length=20,
-        help_text="The 6-digit code of your authenticator app, or one of your recovery codes.",
+        help_text=_("The 6-digit code of your authenticator app, or one of your recovery codes."),
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True}),
     )
 
 
 class EnrolForm(forms.Form):
     token = forms.CharField(
-        label="Code from the app",
+        label=_("Code from the app"),
         max_length=8,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}),
     )
@@ -89,23 +91,26 @@ class EnrolForm(forms.Form):
 
 class SingleSignOnForm(forms.Form):
     issuer = forms.URLField(
-        assume_scheme="https", help_text="The provider's issuer URL; its discovery document is read when you save."
+        assume_scheme="https",
+        label=_("Issuer"),
+        help_text=_("The provider's issuer URL; its discovery document is read when you save."),
     )
-    client_id = forms.CharField(max_length=255, label="Client ID")
+    client_id = forms.CharField(max_length=255, label=_("Client ID"))
     client_secret = forms.CharField(
         required=False,
+        label=_("Client secret"),
         widget=forms.PasswordInput(render_value=False),
-        help_text="Stored encrypted. Leave empty to keep the current one.",
+        help_text=_("Stored encrypted. Leave empty to keep the current one."),
     )
-    is_enabled = forms.BooleanField(required=False, initial=True, label="Enabled")
+    is_enabled = forms.BooleanField(required=False, initial=True, label=_("Enabled"))
     creates_users = forms.BooleanField(
         required=False,
-        label="Create users on first sign-in",
-        help_text="A verified e-mail unknown to the portal becomes a user of this organization (never for staff).",
+        label=_("Create users on first sign-in"),
+        help_text=_("A verified e-mail unknown to the portal becomes a user of this organization (never for staff)."),
     )
     new_user_role = forms.ChoiceField(
         choices=[(User.Role.CO_ADMIN, User.Role.CO_ADMIN.label), (User.Role.PARTNER, User.Role.PARTNER.label)],
-        label="Role of created users",
+        label=_("Role of created users"),
     )
 
     def __init__(self, *args, for_staff: bool, **kwargs):
@@ -117,5 +122,7 @@ class SingleSignOnForm(forms.Form):
 
 class SingleSignOnChoiceForm(forms.Form):
     organization = forms.SlugField(
-        max_length=80, label="Organization", help_text="Your organization's short name in the portal (ask your admin)."
+        max_length=80,
+        label=_("Organization"),
+        help_text=_("Your organization's short name in the portal (ask your admin)."),
     )

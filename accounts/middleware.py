@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import translation
 from django.utils.http import urlencode
 
 from accounts.two_factor import SESSION_HAS_DEVICE, has_second_factor, second_factor_required
@@ -37,7 +38,12 @@ class SecondFactorMiddleware:
             return self.get_response(request)
         if user.is_verified():
             return self.get_response(request)
-        open_paths = {reverse("second_factor_verify"), reverse("second_factor_enrol"), reverse("logout")}
+        open_paths = {
+            reverse("second_factor_verify"),
+            reverse("second_factor_enrol"),
+            reverse("logout"),
+            reverse("set_language"),
+        }
         if request.path in open_paths:
             return self.get_response(request)
         if SESSION_HAS_DEVICE not in request.session:
@@ -50,3 +56,24 @@ class SecondFactorMiddleware:
             return self.get_response(request)
         query = urlencode({"next": request.get_full_path()}) if request.method == "GET" else ""
         return redirect(reverse(target) + (f"?{query}" if query else ""))
+
+
+class UserLanguageMiddleware:
+    """The signed-in user's chosen language (``User.language``) wins over the cookie and the browser's
+    Accept-Language that ``LocaleMiddleware`` looked at; a user who chose nothing keeps those."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path.startswith(_ALWAYS_OPEN):  # the agent API: no session, always English
+            return self.get_response(request)
+        user = getattr(request, "user", None)
+        try:
+            language = user.language if user is not None and user.is_authenticated else ""
+        except (OperationalError, InterfaceError):  # the database is down: the page answers its clear 503
+            language = ""
+        if language and language in dict(settings.LANGUAGES):
+            translation.activate(language)
+            request.LANGUAGE_CODE = language
+        return self.get_response(request)

@@ -18,6 +18,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Invitation, token_digest
 from audit.services import audit_record
@@ -50,13 +51,13 @@ def may_manage_user(actor: User, user: User) -> bool:
 def _check_role(actor: User, role: str, organization: Organization | None) -> Organization | None:
     """The organization a user of ``role`` gets, after checking that ``actor`` may grant it there."""
     if role not in roles_grantable_by(actor):
-        raise ValidationError({"role": "You cannot give this role."})
+        raise ValidationError({"role": _("You cannot give this role.")})
     if not actor.is_super_admin:
         organization = actor.organization
     if role == User.Role.SUPER_ADMIN:
         return None
     if role in (User.Role.ORG_ADMIN, User.Role.CO_ADMIN) and organization is None:
-        raise ValidationError({"organization": "Organization admins and co-admins belong to an organization."})
+        raise ValidationError({"organization": _("Organization admins and co-admins belong to an organization.")})
     return organization
 
 
@@ -70,7 +71,9 @@ def _send_invitation(invitation: Invitation, token: str, accept_url: str) -> Non
             recipient_list=[invitation.email],
         )
     except (SMTPException, OSError) as error:  # nothing is saved: the transaction rolls back
-        raise ValidationError({"email": f"The invitation could not be mailed ({error}). Nothing was saved."})
+        raise ValidationError(
+            {"email": _("The invitation could not be mailed (%(error)s). Nothing was saved.") % {"error": error}}
+        )
 
 
 def _new_token(invitation: Invitation, now) -> str:
@@ -89,12 +92,12 @@ def invitation_create(
     email = email.strip()
     organization = _check_role(actor, role, organization)
     if User.objects.filter(email__iexact=email).exists():
-        raise ValidationError({"email": "A user with this e-mail exists already."})
+        raise ValidationError({"email": _("A user with this e-mail exists already.")})
     now = timezone.now()
     if Invitation.objects.filter(
         email__iexact=email, accepted_at__isnull=True, cancelled_at__isnull=True, expires_at__gt=now
     ).exists():
-        raise ValidationError({"email": "This e-mail has a pending invitation: resend or cancel it."})
+        raise ValidationError({"email": _("This e-mail has a pending invitation: resend or cancel it.")})
     invitation = Invitation(email=email, role=role, organization=organization, invited_by=actor)
     token = _new_token(invitation, now)
     invitation.save()
@@ -108,9 +111,9 @@ def invitation_create(
 def _pending(invitation: Invitation, actor: User) -> Invitation:
     invitation = Invitation.objects.select_for_update(of=("self",)).select_related("organization").get(pk=invitation.pk)
     if invitation.accepted_at or invitation.cancelled_at:
-        raise ValidationError("This invitation was accepted or cancelled already.")
+        raise ValidationError(_("This invitation was accepted or cancelled already."))
     if not actor.is_super_admin and invitation.organization_id != actor.organization_id:
-        raise PermissionDenied("Not your organization's invitation.")
+        raise PermissionDenied(_("Not your organization's invitation."))
     return invitation
 
 
@@ -155,10 +158,10 @@ def invitation_accept(*, token: str, username: str, password: str) -> User:
     """Create the invited user (the link then stops working). The password is validated by the caller's form."""
     invitation = invitation_by_token(token)
     if invitation is None:
-        raise ValidationError("This invitation link has expired, was used already or was cancelled.")
+        raise ValidationError(_("This invitation link has expired, was used already or was cancelled."))
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
     if invitation.accepted_at or invitation.cancelled_at:
-        raise ValidationError("This invitation link has expired, was used already or was cancelled.")
+        raise ValidationError(_("This invitation link has expired, was used already or was cancelled."))
     user = user_create(
         actor=f"invitation of {invitation.email}",
         username=username,
@@ -183,9 +186,9 @@ def invitation_accept(*, token: str, username: str, password: str) -> User:
 def _locked_user(actor: User, user: User) -> User:
     user = User.objects.select_for_update().get(pk=user.pk)
     if not may_manage_user(actor, user):
-        raise PermissionDenied("You may not manage this user.")
+        raise PermissionDenied(_("You may not manage this user."))
     if user.pk == actor.pk:
-        raise ValidationError("You cannot change your own role or deactivate yourself.")
+        raise ValidationError(_("You cannot change your own role or deactivate yourself."))
     return user
 
 
@@ -202,7 +205,7 @@ def user_set_role(*, actor: User, user: User, role: str, organization: Organizat
     """Give ``user`` a new role (and, for super-admins acting, organization); super-admins get the Django admin."""
     user = _locked_user(actor, user)
     if user.is_super_admin and not actor.is_super_admin:
-        raise PermissionDenied("Only super-admins change a super-admin.")
+        raise PermissionDenied(_("Only super-admins change a super-admin."))
     before = _user_snapshot(user)
     organization = _check_role(actor, role, organization if actor.is_super_admin else user.organization)
     is_super = role == User.Role.SUPER_ADMIN
@@ -254,3 +257,25 @@ def user_end_sessions(*, user_id: int) -> int:
             session.delete()
             ended += 1
     return ended
+
+
+@transaction.atomic
+def user_set_language(*, user: User, language: str) -> User:
+    """Remember the pages' language ``user`` chose (a code of settings.LANGUAGES, or blank: the browser's)."""
+    if language and language not in dict(settings.LANGUAGES):
+        raise ValidationError(f"Unknown language {language!r}.")
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if user.language == language:
+        return user
+    before = {"language": user.language}
+    user.language = language
+    user.save(update_fields=["language"])
+    audit_record(
+        actor=user,
+        action="user.set_language",
+        organization=user.organization,
+        obj=user,
+        before=before,
+        after={"language": language},
+    )
+    return user

@@ -9,6 +9,8 @@ from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts import lockout
 from accounts.two_factor import has_second_factor
@@ -38,7 +40,7 @@ class LockoutModelBackend(ModelBackend):
             audit_record(actor="anonymous", action="auth.sign_in_locked", object_type="user", object_repr=label)
             if request is not None:
                 request.sign_in_wait = wait
-            raise PermissionDenied("too many failed sign-ins")
+            raise PermissionDenied(_("too many failed sign-ins"))
         if user is None:
             lockout.sign_in_failed(username, ip)
             audit_record(actor="anonymous", action="auth.sign_in_failed", object_type="user", object_repr=label)
@@ -60,8 +62,10 @@ class SignInForm(AuthenticationForm):
             wait = getattr(self.request, "sign_in_wait", 0)
             if wait:
                 raise forms.ValidationError(
-                    "Too many failed sign-ins for this account from your address. Try again in %(wait)s, "
-                    "or reset your password (a completed reset lifts the wait).",
+                    _(
+                        "Too many failed sign-ins for this account from your address. Try again in %(wait)s, "
+                        "or reset your password (a completed reset lifts the wait)."
+                    ),
                     code="locked",
                     params={"wait": _duration(wait)},
                 ) from None
@@ -70,8 +74,9 @@ class SignInForm(AuthenticationForm):
 
 def _duration(seconds: int) -> str:
     if seconds < 90:
-        return f"{seconds} seconds"
-    return f"{round(seconds / 60)} minutes"
+        return ngettext("%(count)d second", "%(count)d seconds", seconds) % {"count": seconds}
+    minutes = round(seconds / 60)
+    return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
 
 
 class SignInView(auth_views.LoginView):
@@ -103,7 +108,7 @@ class LimitedPasswordResetForm(PasswordResetForm):
         if ratelimit.hit(limit, ip):
             audit_record(actor="anonymous", action="auth.password_reset_limited", object_type="address", object_repr=ip)
             raise forms.ValidationError(
-                "Too many password reset requests from your address. Try again in an hour.", code="limited"
+                _("Too many password reset requests from your address. Try again in an hour."), code="limited"
             )
         return data
 

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect
+from django.utils.translation import gettext as _
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.utils import import_from_settings
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
@@ -40,12 +41,16 @@ def sso_discover(issuer: str) -> dict:
         response.raise_for_status()
         document = response.json()
     except (requests.RequestException, ValueError) as error:
-        raise ValidationError({"issuer": f"The provider's discovery document could not be read ({error})."})
+        raise ValidationError(
+            {"issuer": _("The provider's discovery document could not be read (%(error)s).") % {"error": error}}
+        )
     if document.get("issuer", "").rstrip("/") != issuer.rstrip("/"):
-        raise ValidationError({"issuer": "The discovery document names another issuer."})
+        raise ValidationError({"issuer": _("The discovery document names another issuer.")})
     missing = [name for name in ("authorization_endpoint", "token_endpoint", "jwks_uri") if not document.get(name)]
     if missing:
-        raise ValidationError({"issuer": f"The discovery document lacks {', '.join(missing)}."})
+        raise ValidationError(
+            {"issuer": _("The discovery document lacks %(fields)s.") % {"fields": ", ".join(missing)}}
+        )
     return document
 
 
@@ -71,7 +76,7 @@ def sso_connection_save(
     before = connection.snapshot() if connection else None
     connection = connection or SingleSignOn(organization=organization, for_staff=organization is None)
     if not client_secret and not connection.client_secret:
-        raise ValidationError({"client_secret": "A client secret is required."})
+        raise ValidationError({"client_secret": _("A client secret is required.")})
     connection.issuer = issuer.rstrip("/")
     connection.client_id = client_id
     if client_secret:
@@ -219,7 +224,9 @@ class SsoCallbackView(OIDCAuthenticationCallbackView):
     def login_failure(self):
         messages.error(
             self.request,
-            "Single sign-on did not sign you in: your provider did not confirm a verified e-mail of a user of "
-            "this portal. Ask your administrator for an invitation.",
+            _(
+                "Single sign-on did not sign you in: your provider did not confirm a verified e-mail of a user of "
+                "this portal. Ask your administrator for an invitation."
+            ),
         )
         return redirect("login")

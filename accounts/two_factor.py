@@ -8,6 +8,7 @@ from __future__ import annotations
 import segno
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
 from django_otp import DEVICE_ID_SESSION_KEY, devices_for_user
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -110,7 +111,7 @@ def second_factor_reset(*, actor, user) -> None:
     from django.core.exceptions import PermissionDenied
 
     if not actor.is_super_admin:
-        raise PermissionDenied("Only super-admins reset a second factor.")
+        raise PermissionDenied(_("Only super-admins reset a second factor."))
     had = has_second_factor(user)
     TOTPDevice.objects.filter(user=user).delete()
     StaticDevice.objects.filter(user=user).delete()

@@ -4,9 +4,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from accounts import signin, sso
-from accounts.views import people, second_factor, single_sign_on
+from accounts.views import language, people, second_factor, single_sign_on
 
 urlpatterns = [
+    path("i18n/setlang/", language.language_set, name="set_language"),
     path("accounts/login/", signin.SignInView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password_reset/", signin.LimitedPasswordResetView.as_view(), name="password_reset"),

@@ -31,6 +31,7 @@ class Action(models.TextChoices):
     USER_SET_ROLE = "user.set_role", "User's role changed"
     USER_DEACTIVATE = "user.deactivate", "User deactivated"
     USER_REACTIVATE = "user.reactivate", "User reactivated"
+    USER_SET_LANGUAGE = "user.set_language", "Language chosen"
     USER_SECOND_FACTOR_ENROL = "user.second_factor_enrol", "Second factor set up"
     USER_SECOND_FACTOR_RESET = "user.second_factor_reset", "Second factor reset"
     USER_RECOVERY_CODES_RENEW = "user.recovery_codes_renew", "Recovery codes renewed"

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.signals import setting_changed
+from django.utils import translation
 from django.utils.module_loading import import_string
 
 from audit.models import Action, AuditEvent
@@ -17,7 +18,7 @@ COMMAND_LINE = "system (command line)"
 AGENT = "agent"
 
 # Events that record a reading or a sign-in, not a change: they leave the verdict cache alone.
-_NOT_A_CHANGE = {"access.denied", "auth.sign_in", "license.reveal"}
+_NOT_A_CHANGE = {"access.denied", "auth.sign_in", "license.reveal", "user.set_language"}
 
 # Fields that must never reach the audit log, whatever a caller passes.
 _SECRET_FIELDS = {"key", "license_key", "password", "token", "activation", "encrypted_key", "secret"}
@@ -76,7 +77,8 @@ def audit_record(
         object_id = object_id or str(
             getattr(obj, "public_id", None) or getattr(obj, "uuid", None) or getattr(obj, "uid", None) or obj.pk
         )
-        object_repr = object_repr or str(obj)[:200]
+        with translation.override(settings.LANGUAGE_CODE):  # the log reads the same whoever acted
+            object_repr = object_repr or str(obj)[:200]
     return AuditEvent.objects.create(
         actor=actor if actor is not None and not isinstance(actor, str) and actor.pk else None,
         actor_label=actor_label(actor)[:150],

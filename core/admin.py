@@ -8,12 +8,13 @@ services); here they are only looked at. Each app registers its models on ``admi
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy as _
 
 
 class SuperAdminSite(admin.AdminSite):
-    site_header = "Licensing portal administration"
-    site_title = "Licensing portal admin"
-    index_title = "Data (read-mostly: use the portal's pages to change organizations and keys)"
+    site_header = _("Licensing portal administration")
+    site_title = _("Licensing portal admin")
+    index_title = _("Data (read-mostly: use the portal's pages to change organizations and keys)")
     site_url = "/"
 
     def has_permission(self, request):

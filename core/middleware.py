@@ -8,8 +8,10 @@ import uuid
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpResponse, HttpResponseBadRequest
+from django.middleware.locale import LocaleMiddleware
 from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
+from django.utils import translation
 
 from core.context import request_context
 from core.errors import error_response
@@ -103,3 +105,22 @@ class NullCharacterMiddleware:
                 "The address contains a NUL character.", content_type="text/plain; charset=utf-8"
             )
         return self.get_response(request)
+
+
+class PageLocaleMiddleware(LocaleMiddleware):
+    """Django's ``LocaleMiddleware`` for the pages only: the agent API (``/api/``, ``/healthz``,
+    ``/.well-known/``) is a contract and always answers in English, with no ``Vary: Accept-Language``."""
+
+    _CONTRACT_PATHS = ("/api/", "/.well-known/", "/healthz")
+
+    def process_request(self, request):
+        if request.path.startswith(self._CONTRACT_PATHS):
+            translation.activate(settings.LANGUAGE_CODE)  # the thread may have served a German page
+            request.LANGUAGE_CODE = settings.LANGUAGE_CODE
+            return None
+        return super().process_request(request)
+
+    def process_response(self, request, response):
+        if request.path.startswith(self._CONTRACT_PATHS):
+            return response
+        return super().process_response(request, response)

@@ -73,7 +73,10 @@ class Total:
     capped: bool
 
     def __str__(self) -> str:
-        return f"{self.count:,}+" if self.capped else f"{self.count:,}"
+        from django.utils.formats import number_format
+
+        shown = number_format(self.count, force_grouping=True)  # 1,234 in English, 1.234 in German
+        return f"{shown}+" if self.capped else shown
 
 
 def bounded_total(queryset, cap: int = COUNT_CAP) -> Total:

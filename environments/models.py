@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
 
 from environments.fingerprint import Fingerprint, Rebind, fingerprint_rebind
 
@@ -18,9 +19,9 @@ class EnvironmentQuerySet(models.QuerySet):
 
 class Environment(models.Model):
     class Status(models.TextChoices):
-        ENABLED = "enabled", "Enabled"
-        DISABLED = "disabled", "Disabled"
-        DELETED = "deleted", "Deleted"
+        ENABLED = "enabled", _("Enabled")
+        DISABLED = "disabled", _("Disabled")
+        DELETED = "deleted", _("Deleted")
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organization = models.ForeignKey(
@@ -137,9 +138,9 @@ class MachineClaim(models.Model):
     the claimant's admins with the UID their agent shows; settled by a super-admin, who can ask both."""
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        RELEASED = "released", "Released to the claimant"
-        REJECTED = "rejected", "Rejected"
+        OPEN = "open", _("Open")
+        RELEASED = "released", _("Released to the claimant")
+        REJECTED = "rejected", _("Rejected")
 
     machine = models.ForeignKey(Machine, on_delete=models.PROTECT, related_name="claims")
     claimant = models.ForeignKey("organizations.Organization", on_delete=models.PROTECT, related_name="+")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from audit.services import audit_record
 from environments.models import Environment, Machine, MachineClaim
@@ -22,11 +24,16 @@ def environment_name_taken(organization: Organization, name: str, exclude_pk=Non
 def environment_create(*, organization: Organization, actor, name: str) -> Environment:
     name = name.strip()
     if not name:
-        raise ValidationError({"name": "An environment needs a name."})
+        raise ValidationError({"name": _("An environment needs a name.")})
     if len(name) > 100:
-        raise ValidationError({"name": "An environment name has at most 100 characters."})
+        raise ValidationError({"name": _("An environment name has at most 100 characters.")})
     if environment_name_taken(organization, name):
-        raise ValidationError({"name": f"{organization.name} already has an environment named {name}."})
+        raise ValidationError(
+            {
+                "name": _("%(organization)s already has an environment named %(name)s.")
+                % {"organization": organization.name, "name": name}
+            }
+        )
     environment = Environment.objects.create(organization=organization, name=name)
     audit_record(
         actor=actor,
@@ -59,6 +66,10 @@ def machine_set_primary(*, machine: Machine, actor, is_primary: bool) -> Machine
 # Machine claims (machine squatting) ------------------------------------------------------------------
 
 
+# What a page says of a malformed machine UID (FingerprintError's own text is the agent API's, in English).
+MACHINE_UID_FORMAT_MESSAGE = gettext_lazy("A machine UID is 64 hexadecimal characters (spaces and dashes allowed).")
+
+
 @transaction.atomic
 def machine_claim_file(*, organization, actor, uid: str, note: str = "") -> MachineClaim:
     """File ``organization``'s claim to the machine ``uid`` that another organization holds. The
@@ -67,13 +78,13 @@ def machine_claim_file(*, organization, actor, uid: str, note: str = "") -> Mach
 
     try:
         uid = machine_uid_normalize(uid)
-    except FingerprintError as error:
-        raise ValidationError({"uid": str(error).capitalize() + "."}) from None
+    except FingerprintError:
+        raise ValidationError({"uid": MACHINE_UID_FORMAT_MESSAGE}) from None
     machine = Machine.objects.select_for_update().filter(uid=uid).first()
     if machine is None or machine.organization_id is None:
-        raise ValidationError({"uid": "No organization holds this machine: activate it with one of your keys."})
+        raise ValidationError({"uid": _("No organization holds this machine: activate it with one of your keys.")})
     if machine.organization_id == organization.pk:
-        raise ValidationError({"uid": "This machine is already yours (see the list above)."})
+        raise ValidationError({"uid": _("This machine is already yours (see the list above).")})
     existing = MachineClaim.objects.filter(machine=machine, claimant=organization, status=MachineClaim.Status.OPEN)
     if existing.exists():
         return existing.get()

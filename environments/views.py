@@ -9,6 +9,8 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from core.pages import bounded_total, form_add_service_errors, page_of, sorting_of
@@ -27,10 +29,11 @@ from licenses.selectors import machines_of
 from organizations.selectors import organization_for_user, require_super_admin
 from organizations.tabs import organization_page_context
 
-STATUS_VERBS = {
-    Environment.Status.ENABLED: "enabled",
-    Environment.Status.DISABLED: "disabled",
-    Environment.Status.DELETED: "deleted",
+STATUS_DONE = {
+    Environment.Status.ENABLED: gettext_lazy("Environment %(name)s enabled."),
+    Environment.Status.DISABLED: gettext_lazy("Environment %(name)s disabled."),
+    Environment.Status.DELETED: gettext_lazy("Environment %(name)s deleted."),
+    "re-attached": gettext_lazy("Environment %(name)s re-attached."),
 }
 
 
@@ -47,7 +50,7 @@ def environment_add(request, slug):
         except ValidationError as error:
             form_add_service_errors(form, error)
         else:
-            messages.success(request, f"Environment {environment.name} added.")
+            messages.success(request, _("Environment %(name)s added.") % {"name": environment.name})
             return redirect(organization)
     page = page_of(environments_of(organization), request)
     context = organization_page_context(request, organization, "environments", page=page, form=form, now=timezone.now())
@@ -81,8 +84,8 @@ def environment_status(request, slug, environment_uuid):
             except ValidationError as error:
                 messages.error(request, " ".join(error.messages))
             else:
-                verb = "re-attached" if reattaching else STATUS_VERBS[status]
-                messages.success(request, f"Environment {environment.name} {verb}.")
+                done = STATUS_DONE["re-attached" if reattaching else status]
+                messages.success(request, done % {"name": environment.name})
             return redirect(organization)
     return render(
         request,
@@ -134,7 +137,12 @@ def machine_detach_view(request, slug, uid):
         count = len(released)
         messages.success(
             request,
-            f"Machine {machine} detached; {count} key{'s' if count != 1 else ''} can be activated again.",
+            ngettext(
+                "Machine %(machine)s detached; %(count)d key can be activated again.",
+                "Machine %(machine)s detached; %(count)d keys can be activated again.",
+                count,
+            )
+            % {"machine": machine, "count": count},
         )
         return redirect(reverse("machine_list", args=[organization.slug]))
     bound_keys = list(machine.license_keys.order_by("-issued_at"))
@@ -153,8 +161,9 @@ def machine_primary(request, slug, uid):
     form = MachinePrimaryForm(request.POST)
     if form.is_valid():
         machine = machine_set_primary(machine=machine, actor=request.user, is_primary=form.cleaned_data["is_primary"])
-        state = "is now" if machine.is_primary else "is no longer"
-        messages.success(request, f"Machine {machine} {state} the primary machine.")
+        done = _("Machine %(machine)s is now the primary machine.") if machine.is_primary else None
+        done = done or _("Machine %(machine)s is no longer the primary machine.")
+        messages.success(request, done % {"machine": machine})
     return redirect("machine_list", organization.slug)
 
 
@@ -178,7 +187,9 @@ def machine_claim(request, slug):
         except ValidationError as error:
             form_add_service_errors(form, error)
         else:
-            messages.success(request, "Claim filed: the vendor's super-admins will settle it with both organizations.")
+            messages.success(
+                request, _("Claim filed: the vendor's super-admins will settle it with both organizations.")
+            )
             return redirect("machine_list", organization.slug)
     return machine_list(request, slug, claim_form=form)
 
@@ -213,8 +224,14 @@ def machine_claim_decide(request, claim_id: int):
     else:
         if release:
             messages.success(
-                request, f"Machine released from {claim.holder}: {claim.claimant}'s agent can activate it."
+                request,
+                _("Machine released from %(holder)s: %(claimant)s's agent can activate it.")
+                % {"holder": claim.holder, "claimant": claim.claimant},
             )
         else:
-            messages.success(request, f"Claim of {claim.claimant} rejected; {claim.holder} keeps the machine.")
+            messages.success(
+                request,
+                _("Claim of %(claimant)s rejected; %(holder)s keeps the machine.")
+                % {"claimant": claim.claimant, "holder": claim.holder},
+            )
     return redirect("machine_claims")

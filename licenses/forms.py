@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from core.pages import DateInput
 from environments.fingerprint import FingerprintError, machine_uid_normalize
 from environments.models import Environment
+from environments.services import MACHINE_UID_FORMAT_MESSAGE
 from licenses.models import LicenseKey
 from licenses.services import TEMPORARY_TTL_CHOICES
 from organizations.models import Organization, User
@@ -20,25 +22,30 @@ class KeyFilterForm(forms.Form):
     q = forms.CharField(
         required=False,
         max_length=100,
-        label="Search",
-        help_text="Key id (the first characters shown), machine name or description",
+        label=_("Search"),
+        help_text=_("Key id (the first characters shown), machine name or description"),
     )
     status = forms.ChoiceField(
         required=False,
+        label=_("Status"),
         choices=[
-            ("", "Any status"),
-            ("active", "Active"),
-            ("inactive", "Inactive"),
-            ("expired", "Expired"),
-            ("revoked", "Revoked"),
+            ("", _("Any status")),
+            ("active", _("Active")),
+            ("inactive", _("Inactive")),
+            ("expired", _("Expired")),
+            ("revoked", _("Revoked")),
         ],
     )
-    ending = forms.BooleanField(required=False, label="Ending within 30 days")
+    ending = forms.BooleanField(required=False, label=_("Ending within 30 days"))
 
 
 class MachineKeyForm(forms.Form):
-    environment = forms.ModelChoiceField(queryset=Environment.objects.none(), to_field_name="uuid", empty_label=None)
-    description = forms.CharField(max_length=500, required=False, help_text="e.g. which agent install it is for")
+    environment = forms.ModelChoiceField(
+        queryset=Environment.objects.none(), to_field_name="uuid", empty_label=None, label=_("Environment")
+    )
+    description = forms.CharField(
+        max_length=500, required=False, label=_("Description"), help_text=_("e.g. which agent install it is for")
+    )
 
     def __init__(self, *args, organization: Organization, **kwargs):
         super().__init__(*args, **kwargs)
@@ -47,13 +54,16 @@ class MachineKeyForm(forms.Form):
 
 class RevokeForm(forms.Form):
     reason = forms.CharField(
-        max_length=500, widget=forms.Textarea(attrs={"rows": 3}), help_text="Recorded in the key's history."
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label=_("Reason"),
+        help_text=_("Recorded in the key's history."),
     )
 
 
 class TemporaryKeyForm(forms.Form):
     ttl = forms.TypedChoiceField(
-        label="Time to live",
+        label=_("Time to live"),
         choices=[(int(ttl.total_seconds()), label) for ttl, label in TEMPORARY_TTL_CHOICES],
         coerce=lambda seconds: timedelta(seconds=int(seconds)),
         initial=int(TEMPORARY_TTL_CHOICES[1][0].total_seconds()),
@@ -61,11 +71,11 @@ class TemporaryKeyForm(forms.Form):
     issued_to = forms.ModelChoiceField(
         queryset=User.objects.none(),
         required=False,
-        empty_label="Nobody in particular",
-        label="Issued to",
-        help_text="A partner or developer who will see this key when they sign in.",
+        empty_label=_("Nobody in particular"),
+        label=_("Issued to"),
+        help_text=_("A partner or developer who will see this key when they sign in."),
     )
-    description = forms.CharField(max_length=500, required=False)
+    description = forms.CharField(max_length=500, required=False, label=_("Description"))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -75,18 +85,21 @@ class TemporaryKeyForm(forms.Form):
 
 
 class ServerKeyForm(forms.Form):
-    machine_name = forms.CharField(max_length=255, help_text="The server's host name, as the agent reports it.")
-    expires_on = forms.DateField(widget=DateInput(), label="Expires (UTC)", help_text="Valid through this day.")
-    description = forms.CharField(max_length=500, required=False)
+    machine_name = forms.CharField(
+        max_length=255, label=_("Machine name"), help_text=_("The server's host name, as the agent reports it.")
+    )
+    expires_on = forms.DateField(widget=DateInput(), label=_("Expires (UTC)"), help_text=_("Valid through this day."))
+    description = forms.CharField(max_length=500, required=False, label=_("Description"))
 
 
 class ServerKeyEditForm(forms.Form):
-    description = forms.CharField(max_length=500, required=False)
+    description = forms.CharField(max_length=500, required=False, label=_("Description"))
     status = forms.ChoiceField(
-        choices=[(LicenseKey.Status.ACTIVE, "Active"), (LicenseKey.Status.INACTIVE, "Inactive")],
+        label=_("Status"),
+        choices=[(LicenseKey.Status.ACTIVE, _("Active")), (LicenseKey.Status.INACTIVE, _("Inactive"))],
         widget=forms.RadioSelect,
     )
-    expires_on = forms.DateField(widget=DateInput(), label="Expires (UTC)", help_text="Valid through this day.")
+    expires_on = forms.DateField(widget=DateInput(), label=_("Expires (UTC)"), help_text=_("Valid through this day."))
 
     def __init__(self, *args, license_key: LicenseKey | None = None, **kwargs):
         if license_key is not None:
@@ -106,7 +119,7 @@ class ServerKeySelectionForm(forms.Form):
     keys = forms.ModelMultipleChoiceField(
         queryset=LicenseKey.objects.none(),
         to_field_name="public_id",
-        error_messages={"required": "Select at least one key."},
+        error_messages={"required": _("Select at least one key.")},
     )
 
     def __init__(self, *args, organization: Organization, **kwargs):
@@ -119,16 +132,19 @@ class ServerKeySelectionForm(forms.Form):
 class ManualActivationForm(forms.Form):
     license_key = forms.CharField(
         max_length=1024,
+        label=_("License key"),
         widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "autocomplete": "off"}),
-        help_text="Paste the whole key, e.g. LP1M-…",
+        help_text=_("Paste the whole key, e.g. LP1M-…"),
     )
     machine_uid = forms.CharField(
         max_length=200,
-        label="Machine UID",
+        label=_("Machine UID"),
         widget=forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"}),
-        help_text="As the agent shows it; any case, spaces and dashes are fine.",
+        help_text=_("As the agent shows it; any case, spaces and dashes are fine."),
     )
-    machine_name = forms.CharField(max_length=200, required=False, help_text="Optional label for the machine.")
+    machine_name = forms.CharField(
+        max_length=200, required=False, label=_("Machine name"), help_text=_("Optional label for the machine.")
+    )
 
     def clean_license_key(self):
         return self.cleaned_data["license_key"].strip()
@@ -136,5 +152,5 @@ class ManualActivationForm(forms.Form):
     def clean_machine_uid(self):
         try:
             return machine_uid_normalize(self.cleaned_data["machine_uid"])
-        except FingerprintError as error:
-            raise forms.ValidationError(str(error).capitalize() + ".") from None
+        except FingerprintError:
+            raise forms.ValidationError(MACHINE_UID_FORMAT_MESSAGE) from None

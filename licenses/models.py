@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
+from django.utils.translation import gettext_lazy as _
 
 from audit.services import actor_label
 from environments.fingerprint import (
@@ -23,11 +24,11 @@ from organizations.models import TRANSFER_WINDOW
 
 
 class Kind(models.TextChoices):
-    MACHINE = "machine", "Machine key"
-    TEMPORARY = "temporary", "Temporary key"
-    SERVER = "server", "Server access key"
-    TRIAL = "trial", "Trial key"
-    FREE = "free", "Free-edition key"
+    MACHINE = "machine", _("Machine key")
+    TEMPORARY = "temporary", _("Temporary key")
+    SERVER = "server", _("Server access key")
+    TRIAL = "trial", _("Trial key")
+    FREE = "free", _("Free-edition key")
 
 
 BINDABLE_KINDS = (Kind.MACHINE, Kind.SERVER, Kind.TRIAL, Kind.FREE)
@@ -80,14 +81,14 @@ class LicenseKeyQuerySet(models.QuerySet):
 
 class LicenseKey(models.Model):
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        INACTIVE = "inactive", "Inactive"
-        REVOKED = "revoked", "Revoked"
+        ACTIVE = "active", _("Active")
+        INACTIVE = "inactive", _("Inactive")
+        REVOKED = "revoked", _("Revoked")
 
     class Released(models.TextChoices):
         NONE = "", "—"
-        DEACTIVATE = "deactivate", "Released by the agent"
-        DETACH = "detach", "Detached by an administrator"
+        DEACTIVATE = "deactivate", _("Released by the agent")
+        DETACH = "detach", _("Detached by an administrator")
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -220,10 +221,10 @@ class LicenseKey(models.Model):
         if self.status != self.Status.ACTIVE:
             return self.get_status_display()
         if self.expires_at is not None and self.expires_at <= now:
-            return "Expired"
+            return _("Expired")
         if self.kind in (Kind.MACHINE, Kind.TEMPORARY) and not self.organization.subscription_active(now):
-            return "Subscription ended"
-        return "Active"
+            return _("Subscription ended")
+        return _("Active")
 
     def snapshot(self) -> dict:
         return {
@@ -346,14 +347,14 @@ class ActivationEvent(models.Model):
     revocation, and refused calls (coalesced)."""
 
     class Event(models.TextChoices):
-        ACTIVATE = "activate", "Activated"
-        MANUAL_ACTIVATE = "manual_activate", "Activated manually"
-        REBIND = "rebind", "Re-bound to the changed machine"
-        VALIDATE = "validate", "Validated (something changed)"
-        DEACTIVATE = "deactivate", "Deactivated by the agent"
-        DETACH = "detach", "Detached by an administrator"
-        REVOKE = "revoke", "Revoked"
-        REFUSED = "refused", "Refused"
+        ACTIVATE = "activate", _("Activated")
+        MANUAL_ACTIVATE = "manual_activate", _("Activated manually")
+        REBIND = "rebind", _("Re-bound to the changed machine")
+        VALIDATE = "validate", _("Validated (something changed)")
+        DEACTIVATE = "deactivate", _("Deactivated by the agent")
+        DETACH = "detach", _("Detached by an administrator")
+        REVOKE = "revoke", _("Revoked")
+        REFUSED = "refused", _("Refused")
 
     # "activation_license_created" (license, -created_at) serves the lookups by key. No foreign-key
     # constraint in the database: checking one locks the key's row, a logged write to a random page of

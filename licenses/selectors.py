@@ -159,7 +159,7 @@ def trial_banner_text(license_key: LicenseKey, now: datetime) -> str:
     """The banner an agent running on a trial key shows its users (``LicenseKey.banner``), and the days left."""
     ends = license_key.effective_expires_at
     days = max(0, (ends - now).days) if ends else 0
-    if license_key.state_label(now) != "Active":
+    if license_key.state_label(now) != LicenseKey.Status.ACTIVE.label:  # both in the language shown
         return f"Trial license of {license_key.organization.name} has ended. Contact your vendor to renew."
     return f"{license_key.banner} ({days} day{'s' if days != 1 else ''} left)"
 

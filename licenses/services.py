@@ -14,6 +14,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from audit.services import audit_record
 from environments.models import Environment
@@ -28,16 +30,16 @@ from organizations.models import Organization
 
 MIN_TTL = timedelta(minutes=1)
 MAX_TTL = timedelta(days=365)
-TTL_RANGE_MESSAGE = "A temporary key needs a time to live between 1 minute and 365 days."
+TTL_RANGE_MESSAGE = gettext_lazy("A temporary key needs a time to live between 1 minute and 365 days.")
 # A server key's date: at most this many years ahead (a key meant to live longer is a subscription).
 MAX_SERVER_KEY_YEARS = 100
 TEMPORARY_TTL_CHOICES = [
-    (timedelta(hours=1), "1 hour"),
-    (timedelta(hours=4), "4 hours"),
-    (timedelta(hours=8), "8 hours"),
-    (timedelta(days=1), "1 day"),
-    (timedelta(days=3), "3 days"),
-    (timedelta(days=7), "7 days"),
+    (timedelta(hours=1), gettext_lazy("1 hour")),
+    (timedelta(hours=4), gettext_lazy("4 hours")),
+    (timedelta(hours=8), gettext_lazy("8 hours")),
+    (timedelta(days=1), gettext_lazy("1 day")),
+    (timedelta(days=3), gettext_lazy("3 days")),
+    (timedelta(days=7), gettext_lazy("7 days")),
 ]
 
 
@@ -86,9 +88,11 @@ def license_issue(
     expires_at = None
     if kind == Kind.MACHINE:
         if environment is None or environment.organization_id != organization.pk:
-            raise ValidationError({"environment": "Choose an environment of this organization."})
+            raise ValidationError({"environment": _("Choose an environment of this organization.")})
         if environment.deleted_at is not None:
-            raise ValidationError({"environment": f"The environment {environment.name} is deleted."})
+            raise ValidationError(
+                {"environment": _("The environment %(name)s is deleted.") % {"name": environment.name}}
+            )
     elif kind == Kind.TEMPORARY:
         if ttl is None or not MIN_TTL <= ttl <= MAX_TTL:
             raise ValidationError({"ttl": TTL_RANGE_MESSAGE})
@@ -97,7 +101,7 @@ def license_issue(
     elif kind == Kind.SERVER:
         machine_name = machine_name.strip()
         if not machine_name:
-            raise ValidationError({"machine_name": "A server key needs the machine name it is for."})
+            raise ValidationError({"machine_name": _("A server key needs the machine name it is for.")})
         expires_at = _server_key_end(expires_on)
         environment = None
     elif kind == Kind.FREE:
@@ -141,11 +145,11 @@ def license_update(
     """Edit a server key: description, status (active/inactive) and expiration; never the key or machine."""
     license_key = LicenseKey.objects.select_for_update().get(pk=license_key.pk)
     if license_key.kind != Kind.SERVER:
-        raise ValidationError("Only server access keys are edited this way.")
+        raise ValidationError(_("Only server access keys are edited this way."))
     if license_key.status == LicenseKey.Status.REVOKED:
-        raise ValidationError("A revoked key cannot be edited.")
+        raise ValidationError(_("A revoked key cannot be edited."))
     if status not in (LicenseKey.Status.ACTIVE, LicenseKey.Status.INACTIVE):
-        raise ValidationError({"status": "Choose Active or Inactive."})
+        raise ValidationError({"status": _("Choose Active or Inactive.")})
     expires_at = _server_key_end(expires_on, current=license_key.expires_at)
     before = license_key.snapshot()
     license_key.description = description.strip()
@@ -168,15 +172,18 @@ def _server_key_end(expires_on: date | None, *, current: datetime | None = None)
     in the past, unless it is the key's ``current`` end (a key that has already ended keeps its
     date through edits of its description or status)."""
     if expires_on is None:
-        raise ValidationError({"expires_on": "A server key needs an expiration date."})
+        raise ValidationError({"expires_on": _("A server key needs an expiration date.")})
     today = now_utc().date()
     if expires_on.year > today.year + MAX_SERVER_KEY_YEARS:
         raise ValidationError(
-            {"expires_on": f"The expiration date is more than {MAX_SERVER_KEY_YEARS} years ahead: pick an earlier day."}
+            {
+                "expires_on": _("The expiration date is more than %(years)d years ahead: pick an earlier day.")
+                % {"years": MAX_SERVER_KEY_YEARS}
+            }
         )
     expires_at = server_key_expires_at(expires_on)
     if expires_at != current and expires_on < now_utc().date():
-        raise ValidationError({"expires_on": "The expiration date is in the past."})
+        raise ValidationError({"expires_on": _("The expiration date is in the past.")})
     return expires_at
 
 
@@ -185,7 +192,7 @@ def license_revoke(*, license_key: LicenseKey, actor, reason: str = "", deleting
     """Revoke a key for good: it answers REVOKED everywhere and releases its machine."""
     license_key = LicenseKey.objects.select_for_update(of=("self",)).select_related("machine").get(pk=license_key.pk)
     if license_key.status == LicenseKey.Status.REVOKED and not deleting:
-        raise ValidationError("This key is already revoked.")
+        raise ValidationError(_("This key is already revoked."))
     before = license_key.snapshot()
     now = now_utc()
     if license_key.status != LicenseKey.Status.REVOKED:
@@ -222,7 +229,7 @@ def license_delete_many(*, license_keys: list[LicenseKey], actor) -> int:
     """Delete server keys: each is revoked (so agents holding it are refused) and hidden from lists."""
     for license_key in license_keys:
         if license_key.kind != Kind.SERVER:
-            raise ValidationError("Only server access keys can be deleted.")
+            raise ValidationError(_("Only server access keys can be deleted."))
         license_revoke(license_key=license_key, actor=actor, reason="Deleted", deleting=True)
     return len(license_keys)
 

@@ -10,6 +10,8 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from core.pages import bounded_total, form_add_service_errors, page_of, secret_response, sorting_of
@@ -53,12 +55,12 @@ from organizations.selectors import may_request_trial, organization_for_user, re
 from organizations.tabs import organization_page_context
 
 LIST_KINDS = {
-    Kind.MACHINE: "Machine keys",
-    Kind.TRIAL: "Trial keys",
-    Kind.FREE: "Free-edition keys",
-    Kind.SERVER: "Server access keys",
-    Kind.TEMPORARY: "Temporary keys",
-    ANY_KIND: "All keys",
+    Kind.MACHINE: gettext_lazy("Machine keys"),
+    Kind.TRIAL: gettext_lazy("Trial keys"),
+    Kind.FREE: gettext_lazy("Free-edition keys"),
+    Kind.SERVER: gettext_lazy("Server access keys"),
+    Kind.TEMPORARY: gettext_lazy("Temporary keys"),
+    ANY_KIND: gettext_lazy("All keys"),
 }
 
 
@@ -215,7 +217,7 @@ def license_revoke_view(request, public_id):
     if not may_change_key(request.user, license_key):
         raise PermissionDenied("Temporary keys are revoked by super-admins.")
     if license_key.status == LicenseKey.Status.REVOKED:
-        messages.info(request, "This key is already revoked.")
+        messages.info(request, _("This key is already revoked."))
         return redirect("license_detail", license_key.public_id)
     form = RevokeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -224,7 +226,7 @@ def license_revoke_view(request, public_id):
         except ValidationError as error:
             form_add_service_errors(form, error)
         else:
-            messages.success(request, f"{license_key} revoked: agents using it are now refused.")
+            messages.success(request, _("%(key)s revoked: agents using it are now refused.") % {"key": license_key})
             return redirect("license_detail", license_key.public_id)
     return render(
         request,
@@ -247,15 +249,30 @@ def license_reveal_view(request, public_id):
 # Temporary keys (super-admins issue them; the organization's admins and co-admins see them) ---------
 
 
+TEMPORARY_SORTS = {name: KEY_SORTS[name] for name in ("expires", "issued")}
+
+
 def _temporary_context(request, organization, form=None, **extra):
+    """The temporary keys that work (searched, ending soon, sorted by end or issue) and the latest ended."""
     now = timezone.now()
     may_issue = request.user.is_super_admin
+    filters = KeyFilterForm(request.GET or None)
+    sorting = sorting_of(request, TEMPORARY_SORTS, "expires")
+    active = temporary_keys_active(organization, now)
+    if filters.is_valid():  # every key listed works: the status filter does not apply
+        active = keys_filtered(active, organization, {**filters.cleaned_data, "status": ""}, now)
+    active = active.order_by(*sorting.ordering)
     return organization_page_context(
         request,
         organization,
         "temporary",
         form=(form or TemporaryKeyForm()) if may_issue else None,
-        page=_page_with_organization(temporary_keys_active(organization, now), request, organization),
+        filters=filters,
+        without_status=True,
+        filtered=any(value for name, value in request.GET.items() if name in ("q", "ending")),
+        sorting=sorting,
+        total=bounded_total(active),
+        page=_page_with_organization(active, request, organization),
         ended=temporary_keys_ended(organization, now),
         now=now,
         **extra,
@@ -340,7 +357,7 @@ def server_key_edit(request, public_id):
     if license_key.kind != Kind.SERVER:
         raise Http404("Only server access keys are edited here.")
     if license_key.status == LicenseKey.Status.REVOKED:
-        messages.info(request, "A revoked key cannot be edited.")
+        messages.info(request, _("A revoked key cannot be edited."))
         return redirect("license_detail", license_key.public_id)
     form = ServerKeyEditForm(request.POST or None, license_key=license_key)
     if request.method == "POST" and form.is_valid():
@@ -349,7 +366,7 @@ def server_key_edit(request, public_id):
         except ValidationError as error:
             form_add_service_errors(form, error)
         else:
-            messages.success(request, f"{license_key} saved.")
+            messages.success(request, _("%(key)s saved.") % {"key": license_key})
             return redirect("server_key_list", license_key.organization.slug)
     return render(
         request,
@@ -366,12 +383,16 @@ def server_key_delete(request, slug):
     organization = organization_for_user(request.user, slug)
     form = ServerKeySelectionForm(request.POST, organization=organization)
     if not form.is_valid():
-        messages.error(request, " ".join(form.errors.get("keys", ["Select at least one key."])))
+        messages.error(request, " ".join(form.errors.get("keys", [_("Select at least one key.")])))
         return redirect("server_key_list", organization.slug)
     license_keys = list(form.cleaned_data["keys"])
     if request.POST.get("confirm") == "yes":
         count = license_delete_many(license_keys=license_keys, actor=request.user)
-        messages.success(request, f"{count} server access key{'s' if count != 1 else ''} deleted.")
+        messages.success(
+            request,
+            ngettext("%(count)d server access key deleted.", "%(count)d server access keys deleted.", count)
+            % {"count": count},
+        )
         return redirect("server_key_list", organization.slug)
     for license_key in license_keys:
         license_key.organization = organization
@@ -391,7 +412,7 @@ def trial_key(request, slug):
     refused with the stopgap rule's reason), or with ``kind=free`` a free-edition key."""
     organization = organization_for_user(request.user, slug)
     if not may_request_trial(request.user, organization):
-        raise PermissionDenied("Only the organization's admins request trial keys.")
+        raise PermissionDenied(_("Only the organization's admins request trial keys."))
     now = timezone.now()
     if request.method == "POST":
         kind = Kind.FREE if request.POST.get("kind") == Kind.FREE else Kind.TRIAL
@@ -427,7 +448,9 @@ def stopgap_grant_view(request, slug):
     organization = organization_for_user(request.user, slug)
     require_super_admin(request.user)
     stopgap_grant(organization=organization, actor=request.user, reason=request.POST.get("reason", ""))
-    messages.success(request, f"{organization.name} may request one more stopgap (trial) key in this period.")
+    messages.success(
+        request, _("%(name)s may request one more stopgap (trial) key in this period.") % {"name": organization.name}
+    )
     return redirect("trial_key", organization.slug)
 
 
@@ -439,13 +462,13 @@ def manual_activation(request):
     """Enter a key and a machine UID; get the activation code, recorded like an online activation."""
     user = request.user
     if not (user.is_super_admin or user.is_org_manager):
-        raise PermissionDenied("Only administrators activate machines manually.")
+        raise PermissionDenied(_("Only administrators activate machines manually."))
     form = ManualActivationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         found = license_find(data["license_key"])
         if found is None or found.deleted_at is not None or not user.can_manage(found.organization):
-            form.add_error("license_key", "No such license key.")
+            form.add_error("license_key", _("No such license key."))
         else:
             outcome = license_activate(
                 key_text=data["license_key"],

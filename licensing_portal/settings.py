@@ -134,9 +134,11 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "core.middleware.PageLocaleMiddleware",  # LocaleMiddleware, the agent API left in English
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.UserLanguageMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "accounts.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -199,9 +201,17 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
-LANGUAGE_CODE = "en-us"
+# The pages in English and German (docs/I18N.md): the signed-in user's choice (User.language), else
+# the language cookie set by the switcher, else the browser's Accept-Language, else English.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+FORMAT_MODULE_PATH = ["licensing_portal.formats"]  # the pages' short dates per language
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_HTTPONLY = True
 TIME_ZONE = _setting("TIME_ZONE", env.str, default="UTC")
-USE_I18N = False
+USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
@@ -292,6 +302,7 @@ CSRF_COOKIE_HTTPONLY = False
 SECURE_SSL_REDIRECT = _setting("SECURE_SSL_REDIRECT", env.bool, default=not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
 SESSION_COOKIE_SECURE = _setting("SESSION_COOKIE_SECURE", env.bool, default=not DEBUG)
+LANGUAGE_COOKIE_SECURE = SESSION_COOKIE_SECURE
 CSRF_COOKIE_SECURE = _setting("CSRF_COOKIE_SECURE", env.bool, default=not DEBUG)
 SECURE_HSTS_SECONDS = _setting("SECURE_HSTS_SECONDS", env.int, default=0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0

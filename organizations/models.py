@@ -10,6 +10,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 # How far ahead "ending soon" looks (dashboards, lists, filters).
 ENDING_SOON = timedelta(days=30)
@@ -19,9 +20,9 @@ DEFAULT_TRANSFER_LIMIT = 3
 
 
 class Edition(models.TextChoices):
-    PAID = "paid", "Paid"
-    TRIAL = "trial", "Trial"
-    FREE = "free", "Free"
+    PAID = "paid", _("Paid")
+    TRIAL = "trial", _("Trial")
+    FREE = "free", _("Free")
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -34,12 +35,12 @@ def add_months(moment: datetime, months: int) -> datetime:
 
 class Organization(models.Model):
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        SUSPENDED = "suspended", "Suspended"
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")
 
     class FingerprintPolicy(models.TextChoices):
-        STRICT = "strict", "Strict: any hardware change is another machine"
-        TOLERANT = "tolerant", "Tolerant: one of MAC, CPU id or hostname may change"
+        STRICT = "strict", _("Strict: any hardware change is another machine")
+        TOLERANT = "tolerant", _("Tolerant: one of MAC, CPU id or hostname may change")
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=200)
@@ -89,7 +90,7 @@ class Organization(models.Model):
         if self.is_suspended:
             return self.get_status_display()
         if self.is_lapsed(now or timezone.now()):
-            return "Lapsed"
+            return _("Lapsed")
         return self.get_status_display()
 
     @property
@@ -115,8 +116,8 @@ class SubscriptionPeriod(models.Model):
     not by a stopgap key, is never free). ``Organization.subscription_ends_at`` is the last one's end."""
 
     class Kind(models.TextChoices):
-        INITIAL = "initial", "Initial subscription"
-        RENEWAL = "renewal", "Renewal"
+        INITIAL = "initial", _("Initial subscription")
+        RENEWAL = "renewal", _("Renewal")
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="subscription_periods")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -153,15 +154,17 @@ class SubscriptionPeriod(models.Model):
 
 class User(AbstractUser):
     class Role(models.TextChoices):
-        SUPER_ADMIN = "super_admin", "Super-admin"
-        ORG_ADMIN = "org_admin", "Organization admin"
-        CO_ADMIN = "co_admin", "Co-admin"
-        PARTNER = "partner", "Partner / developer"
+        SUPER_ADMIN = "super_admin", _("Super-admin")
+        ORG_ADMIN = "org_admin", _("Organization admin")
+        CO_ADMIN = "co_admin", _("Co-admin")
+        PARTNER = "partner", _("Partner / developer")
 
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.PARTNER)
     organization = models.ForeignKey(
         Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="users"
     )
+    # The pages' language this user chose (a code of settings.LANGUAGES); blank: the browser decides.
+    language = models.CharField(max_length=8, blank=True, default="")
 
     class Meta:
         constraints = [

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from audit.services import actor_label, audit_record
 from organizations.models import Edition, Organization, SubscriptionPeriod, add_months
@@ -49,20 +50,20 @@ def organization_create(
 ) -> Organization:
     name = name.strip()
     if not name:
-        raise ValidationError({"name": "An organization needs a name."})
+        raise ValidationError({"name": _("An organization needs a name.")})
     if edition not in Edition.values:
         raise ValidationError({"edition": f"Edition must be one of {', '.join(Edition.values)}."})
     if subscription_days < 0:
-        raise ValidationError({"subscription_days": "Subscription days cannot be negative."})
+        raise ValidationError({"subscription_days": _("Subscription days cannot be negative.")})
     if subscription_days > MAX_SUBSCRIPTION_DAYS:
         raise ValidationError({"subscription_days": f"A subscription is at most {MAX_SUBSCRIPTION_DAYS} days."})
     now = timezone.now()
     starts = subscription_starts_at or now
     ends = subscription_ends_at or starts + timedelta(days=subscription_days)
     if ends < starts:
-        raise ValidationError({"subscription_ends_at": "The subscription cannot end before it starts."})
+        raise ValidationError({"subscription_ends_at": _("The subscription cannot end before it starts.")})
     if slug and Organization.objects.filter(slug=slug).exists():
-        raise ValidationError({"slug": f"The slug {slug!r} is taken."})
+        raise ValidationError({"slug": _("The slug '%(slug)s' is taken.") % {"slug": slug}})
     if transfer_limit is not None:
         _transfer_limit_check(transfer_limit)
     organization = Organization(
@@ -76,7 +77,7 @@ def organization_create(
         organization.transfer_limit = transfer_limit
     if fingerprint_policy is not None:
         if fingerprint_policy not in Organization.FingerprintPolicy.values:
-            raise ValidationError({"fingerprint_policy": "The fingerprint policy must be strict or tolerant."})
+            raise ValidationError({"fingerprint_policy": _("The fingerprint policy must be strict or tolerant.")})
         organization.fingerprint_policy = fingerprint_policy
     organization.save()
     SubscriptionPeriod.objects.create(
@@ -125,11 +126,11 @@ def organization_update(*, organization: Organization, actor, **fields) -> Organ
         raise ValidationError({"edition": f"Edition must be one of {', '.join(Edition.values)}."})
     _transfer_limit_check(organization.transfer_limit)
     if organization.subscription_ends_at < organization.subscription_starts_at:
-        raise ValidationError({"subscription_ends_at": "The subscription cannot end before it starts."})
+        raise ValidationError({"subscription_ends_at": _("The subscription cannot end before it starts.")})
     if organization.fingerprint_policy not in Organization.FingerprintPolicy.values:
-        raise ValidationError({"fingerprint_policy": "Choose strict or tolerant."})
+        raise ValidationError({"fingerprint_policy": _("Choose strict or tolerant.")})
     if Organization.objects.exclude(pk=organization.pk).filter(slug=organization.slug).exists():
-        raise ValidationError({"slug": f"The slug {organization.slug!r} is taken."})
+        raise ValidationError({"slug": _("The slug '%(slug)s' is taken.") % {"slug": organization.slug}})
     _correct_current_period(organization, before)
     organization.save()
     if organization.snapshot() != before:
@@ -176,13 +177,13 @@ def _correct_current_period(organization: Organization, before: dict) -> None:
 def renewal_end(previous_end, *, months: int | None = None, days: int | None = None):
     """The end of a renewal of ``months`` or ``days`` from ``previous_end`` (the previous paid end)."""
     if (months is None) == (days is None):
-        raise ValidationError({"term": "Renew by a number of months or of days (one of the two)."})
+        raise ValidationError({"term": _("Renew by a number of months or of days (one of the two).")})
     if months is not None:
         if not 1 <= months <= MAX_RENEWAL_MONTHS:
-            raise ValidationError({"months": f"Renew by 1 to {MAX_RENEWAL_MONTHS} months."})
+            raise ValidationError({"months": _("Renew by 1 to %(count)d months.") % {"count": MAX_RENEWAL_MONTHS}})
         return add_months(previous_end, months), f"{months} month{'s' if months != 1 else ''}"
     if not 1 <= days <= MAX_RENEWAL_DAYS:
-        raise ValidationError({"days": f"Renew by 1 to {MAX_RENEWAL_DAYS} days."})
+        raise ValidationError({"days": _("Renew by 1 to %(count)d days.") % {"count": MAX_RENEWAL_DAYS}})
     return previous_end + timedelta(days=days), f"{days} day{'s' if days != 1 else ''}"
 
 
@@ -272,9 +273,9 @@ def user_create(
     if role not in User.Role.values:
         raise ValidationError({"role": f"Role must be one of {', '.join(User.Role.values)}."})
     if role in (User.Role.ORG_ADMIN, User.Role.CO_ADMIN) and organization is None:
-        raise ValidationError({"organization": "Organization admins and co-admins belong to an organization."})
+        raise ValidationError({"organization": _("Organization admins and co-admins belong to an organization.")})
     if User.objects.filter(username__iexact=username).exists():
-        raise ValidationError({"username": f"The username {username!r} is taken."})
+        raise ValidationError({"username": _("The username '%(username)s' is taken.") % {"username": username}})
     is_super = role == User.Role.SUPER_ADMIN
     user = User(
         username=username,

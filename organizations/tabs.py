@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from organizations.models import Organization
 from organizations.selectors import may_request_trial
@@ -12,17 +13,17 @@ def organization_tabs(user, organization: Organization) -> list[tuple[str, str, 
     """The organization page's tabs that ``user`` may open: (name, label, url)."""
     slug = organization.slug
     tabs = [
-        ("environments", "Environments", reverse("organization_detail", args=[slug])),
-        ("machines", "Machines", reverse("machine_list", args=[slug])),
-        ("licenses", "Licenses", reverse("license_list", args=[slug])),
+        ("environments", _("Environments"), reverse("organization_detail", args=[slug])),
+        ("machines", _("Machines"), reverse("machine_list", args=[slug])),
+        ("licenses", _("Licenses"), reverse("license_list", args=[slug])),
     ]
     tabs.append(
-        ("temporary", "Temporary keys", reverse("temporary_key_list", args=[slug]))
+        ("temporary", _("Temporary keys"), reverse("temporary_key_list", args=[slug]))
     )  # read-only but for super-admins
-    tabs.append(("server", "Server access keys", reverse("server_key_list", args=[slug])))
+    tabs.append(("server", _("Server access keys"), reverse("server_key_list", args=[slug])))
     if may_request_trial(user, organization):
-        tabs.append(("trial", "Trial key", reverse("trial_key", args=[slug])))
-    tabs.append(("audit", "Audit", reverse("organization_audit", args=[slug])))
+        tabs.append(("trial", _("Trial key"), reverse("trial_key", args=[slug])))
+    tabs.append(("audit", _("Audit"), reverse("organization_audit", args=[slug])))
     if user.is_super_admin or (user.role == user.Role.ORG_ADMIN and user.organization_id == organization.pk):
         tabs.append(("api_tokens", "API tokens", reverse("organization_api_tokens", args=[slug])))
     return tabs

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -12,6 +12,8 @@ from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 
 from audit.selectors import recent_audit_events
 from core.pages import bounded_total, form_add_service_errors, page_of, sorting_of
@@ -55,6 +57,7 @@ def dashboard(request):
     )
     events = recent_audit_events(None if user.is_super_admin else organizations)
     own_organization = None if user.is_super_admin else organizations.first()
+    links = dashboard_links(own_organization, now)
     return render(
         request,
         "dashboard.html",
@@ -63,10 +66,29 @@ def dashboard(request):
             "events": events,
             "now": now,
             "own_organization": own_organization,
-            "links": dashboard_links(own_organization, now),
+            "links": links,
+            "active_stats": active_key_stats(numbers, links),
             "open_claims": open_machine_claims() if user.is_super_admin else 0,
         },
     )
+
+
+def active_key_stats(numbers, links: dict[str, str]) -> list[tuple[str, int, str]]:
+    """The dashboard's "active keys" figures, one per kind: (heading, count, link)."""
+    from licenses.models import Kind
+
+    headings = {
+        Kind.MACHINE: _("Active machine keys"),
+        Kind.TEMPORARY: _("Active temporary keys"),
+        Kind.SERVER: _("Active server access keys"),
+        Kind.TRIAL: _("Active trial keys"),
+        Kind.FREE: _("Active free-edition keys"),
+    }
+    # active_keys follows Kind.choices (licenses.selectors.dashboard_numbers), keyed by label.
+    return [
+        (headings.get(value, label), count, links.get(label, ""))
+        for (value, label), count in zip(Kind.choices, numbers.active_keys.values(), strict=False)
+    ]
 
 
 def open_machine_claims() -> int:
@@ -153,7 +175,7 @@ def organization_create_view(request):
         except ValidationError as error:
             form_add_service_errors(form, error)
         else:
-            messages.success(request, f"Organization {organization.name} created.")
+            messages.success(request, _("Organization %(name)s created.") % {"name": organization.name})
             return redirect(organization)
     return render(request, "organizations/organization_create.html", {"form": form, "creating": True})
 
@@ -169,7 +191,7 @@ def organization_edit(request, slug):
         except ValidationError as error:
             form_add_service_errors(form, error)
         else:
-            messages.success(request, f"Organization {organization.name} saved.")
+            messages.success(request, _("Organization %(name)s saved.") % {"name": organization.name})
             return redirect(organization)
     return render(
         request,
@@ -190,8 +212,9 @@ def organization_status(request, slug):
             organization = organization_set_status(
                 organization=organization, actor=request.user, status=form.cleaned_data["status"]
             )
-            verb = "suspended" if organization.is_suspended else "resumed"
-            messages.success(request, f"Organization {organization.name} {verb}.")
+            done = _("Organization %(name)s suspended.") if organization.is_suspended else None
+            done = done or _("Organization %(name)s resumed.")
+            messages.success(request, done % {"name": organization.name})
             return redirect(organization)
     return render(
         request,
@@ -220,8 +243,13 @@ def organization_renew(request, slug):
         else:
             messages.success(
                 request,
-                f"{organization.name} renewed by {period.term}: paid up to {period.ends_at:%Y-%m-%d %H:%M} UTC "
-                f"(from the previous end, {period.starts_at:%Y-%m-%d %H:%M} UTC).",
+                _("%(name)s renewed by %(term)s: paid up to %(ends)s UTC (from the previous end, %(starts)s UTC).")
+                % {
+                    "name": organization.name,
+                    "term": period.term,
+                    "ends": date_format(period.ends_at.astimezone(UTC), "SHORT_DATETIME_FORMAT"),
+                    "starts": date_format(period.starts_at.astimezone(UTC), "SHORT_DATETIME_FORMAT"),
+                },
             )
             return redirect(organization)
     return render(

@@ -1,9 +1,16 @@
 /* The portal's only script: Copy buttons, select-all check-boxes, auto-submitting filters,
-   confirmations in a <dialog> (forms with data-confirm; without script the server asks on a page),
+   confirmations in a <dialog> (forms with data-confirm, and links to a confirmation page that name
+   such a form in data-confirm-form; without script the server asks on a page),
    and "/" to jump to the search box. Everything works without it (except copying to the
    clipboard, which falls back to selecting the text). No inline handlers: CSP-friendly. */
 (function () {
   "use strict";
+
+  // The page's language gives the script its words: data-text-* attributes on <body> (base.html).
+  function word(name, fallback) {
+    var value = document.body && document.body.getAttribute("data-text-" + name);
+    return value || fallback;
+  }
 
   function selectText(element) {
     var range = document.createRange();
@@ -27,14 +34,14 @@
     var text = target.textContent.trim();
     if (navigator.clipboard && window.isSecureContext) {
       navigator.clipboard.writeText(text).then(
-        function () { flash(button, "Copied"); },
-        function () { selectText(target); flash(button, "Press Ctrl+C"); }
+        function () { flash(button, word("copied", "Copied")); },
+        function () { selectText(target); flash(button, word("press-copy", "Press Ctrl+C")); }
       );
     } else {
       selectText(target);
       var done = false;
       try { done = document.execCommand("copy"); } catch (error) { done = false; }
-      flash(button, done ? "Copied" : "Press Ctrl+C");
+      flash(button, done ? word("copied", "Copied") : word("press-copy", "Press Ctrl+C"));
     }
   }
 
@@ -47,7 +54,7 @@
       all.indeterminate = checked > 0 && checked < boxes.length;
     }
     var count = form.querySelector("[data-selection-count]");
-    if (count) { count.textContent = checked ? checked + " selected" : ""; }
+    if (count) { count.textContent = checked ? word("selected", "{count} selected").replace("{count}", checked) : ""; }
     var submit = form.querySelector("[data-selection-submit]");
     if (submit) { submit.disabled = checked === 0; }
   }
@@ -62,12 +69,13 @@
       confirmDialog.innerHTML =
         '<form method="dialog"><p id="confirm-dialog-text"></p><div class="actions">' +
         '<button type="submit" value="confirm" class="button button-danger" data-dialog-confirm></button>' +
-        '<button type="submit" value="cancel" class="button button-ghost" autofocus>Cancel</button></div></form>';
+        '<button type="submit" value="cancel" class="button button-ghost" autofocus></button></div></form>';
+      confirmDialog.querySelector('button[value="cancel"]').textContent = word("cancel", "Cancel");
       document.body.appendChild(confirmDialog);
     }
     confirmDialog.querySelector("#confirm-dialog-text").textContent = form.getAttribute("data-confirm");
     confirmDialog.querySelector("[data-dialog-confirm]").textContent =
-      form.getAttribute("data-confirm-button") || "Confirm";
+      form.getAttribute("data-confirm-button") || word("confirm", "Confirm");
     return confirmDialog;
   }
 
@@ -89,6 +97,16 @@
     };
     dialog.returnValue = "";
     dialog.showModal();
+  });
+
+  // A link to a confirmation page (a[data-confirm-form]) asks in the dialog instead, then posts its form.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("a[data-confirm-form]");
+    if (!link || typeof HTMLDialogElement !== "function") { return; }
+    var form = document.getElementById(link.getAttribute("data-confirm-form"));
+    if (!form || !form.requestSubmit) { return; }
+    event.preventDefault();
+    form.requestSubmit();
   });
 
   document.addEventListener("click", function (event) {

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts import services
@@ -63,7 +64,7 @@ def invitation_create_view(request):
         except ValidationError as error:
             form_add_service_errors(form, error)
         else:
-            messages.success(request, f"Invitation sent to {invitation.email}.")
+            messages.success(request, _("Invitation sent to %(email)s.") % {"email": invitation.email})
             return redirect("user_list")
     return render(request, "accounts/invitation_form.html", {"form": form}, status=400 if form.errors else 200)
 
@@ -77,7 +78,10 @@ def invitation_resend_view(request, invitation_uuid):
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, f"Invitation sent again to {invitation.email}; the earlier link no longer works.")
+        messages.success(
+            request,
+            _("Invitation sent again to %(email)s; the earlier link no longer works.") % {"email": invitation.email},
+        )
     return redirect("user_list")
 
 
@@ -90,7 +94,7 @@ def invitation_cancel_view(request, invitation_uuid):
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, f"Invitation of {invitation.email} cancelled.")
+        messages.success(request, _("Invitation of %(email)s cancelled.") % {"email": invitation.email})
     return redirect("user_list")
 
 
@@ -109,7 +113,7 @@ def invitation_accept_view(request, token):
             form_add_service_errors(form, error)
         else:
             login(request, user, backend="accounts.signin.LockoutModelBackend")
-            messages.success(request, f"Welcome, {user.username}. Your account is ready.")
+            messages.success(request, _("Welcome, %(name)s. Your account is ready.") % {"name": user.username})
             return redirect("dashboard")
     return render(
         request,
@@ -159,7 +163,9 @@ def user_role_view(request, pk):
         except ValidationError as error:
             form_add_service_errors(form, error)
         else:
-            messages.success(request, f"{user.username} is now {user.get_role_display()}.")
+            messages.success(
+                request, _("%(name)s is now %(role)s.") % {"name": user.username, "role": user.get_role_display()}
+            )
             return redirect("user_detail", user.pk)
     return render(request, "accounts/user_detail.html", _detail_context(request, user, role_form=form), status=400)
 
@@ -175,7 +181,9 @@ def user_active_view(request, pk):
         messages.error(request, " ".join(error.messages))
     else:
         messages.success(
-            request, f"{user.username} {'reactivated' if active else 'deactivated: signed out everywhere'}."
+            request,
+            (_("%(name)s reactivated.") if active else _("%(name)s deactivated: signed out everywhere."))
+            % {"name": user.username},
         )
     return redirect("user_detail", user.pk)
 
@@ -185,7 +193,10 @@ def user_active_view(request, pk):
 def user_second_factor_reset_view(request, pk):
     user = user_for(request.user, pk)
     second_factor_reset(actor=request.user, user=user)
-    messages.success(request, f"{user.username}'s second factor was removed; they enrol again at their next sign-in.")
+    messages.success(
+        request,
+        _("%(name)s's second factor was removed; they enrol again at their next sign-in.") % {"name": user.username},
+    )
     return redirect("user_detail", user.pk)
 
 

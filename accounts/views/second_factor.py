@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 
@@ -63,11 +64,11 @@ def second_factor_enrol(request):
             confirmed_device, codes = confirmed
             otp_login(request, confirmed_device)
             request.session[SESSION_HAS_DEVICE] = True
-            messages.success(request, "Two-factor sign-in is on.")
+            messages.success(request, _("Two-factor sign-in is on."))
             return secret_response(
                 request, "accounts/recovery_codes.html", {"codes": codes, "next": _next_url(request)}
             )
-        form.add_error("token", "That code is not right (check the time on your phone) — try the next one.")
+        form.add_error("token", _("That code is not right (check the time on your phone) — try the next one."))
     secret = base64.b32encode(device.bin_key).decode()
     return secret_response(
         request,
@@ -99,7 +100,7 @@ def second_factor_verify_view(request):
             request.session.cycle_key()
             lockout.sign_in_succeeded(user.get_username(), getattr(request, "client_ip", ""))
             return redirect(_next_url(request))
-        form.add_error("token", "That code is not right, or too many tries: wait a moment and try again.")
+        form.add_error("token", _("That code is not right, or too many tries: wait a moment and try again."))
     return render(
         request,
         "accounts/second_factor_verify.html",

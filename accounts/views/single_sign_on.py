@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from accounts.forms import SingleSignOnChoiceForm, SingleSignOnForm
 from accounts.models import SingleSignOn
@@ -25,7 +26,7 @@ def sso_choose(request):
             # Not a redirect: the content security policy's form-action 'self' would stop a form's
             # redirect chain at the provider. A new page goes on by itself (and offers a link).
             return render(request, "accounts/sso_continue.html", {"start_url": reverse("sso_start", args=[slug])})
-        form.add_error("organization", "This organization has no single sign-on. Sign in with your password.")
+        form.add_error("organization", _("This organization has no single sign-on. Sign in with your password."))
     return render(request, "accounts/sso_choose.html", {"form": form}, status=400 if form.errors else 200)
 
 
@@ -71,7 +72,7 @@ def sso_edit(request, key):
         except ValidationError as error:
             form_add_service_errors(form, error)
         else:
-            messages.success(request, "Single sign-on saved.")
+            messages.success(request, _("Single sign-on saved."))
             return redirect("sso_settings")
     return render(
         request,

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from django import template
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop, ngettext
 
 from core.time import rfc3339
 
@@ -28,6 +30,22 @@ BADGES = {
     "revoked": "danger",
     "deleted": "muted",
 }
+# The same states as the pages show them (models' labels), so a translated label keeps its colour.
+_BADGE_LABELS = {
+    gettext_noop("Active"): "ok",
+    gettext_noop("Enabled"): "ok",
+    gettext_noop("Valid"): "ok",
+    gettext_noop("Paid"): "info",
+    gettext_noop("Trial"): "warn",
+    gettext_noop("Free"): "muted",
+    gettext_noop("Inactive"): "warn",
+    gettext_noop("Disabled"): "warn",
+    gettext_noop("Suspended"): "danger",
+    gettext_noop("Lapsed"): "danger",
+    gettext_noop("Expired"): "muted",
+    gettext_noop("Revoked"): "danger",
+    gettext_noop("Deleted"): "muted",
+}
 
 
 @register.filter
@@ -37,9 +55,10 @@ def utc(value) -> str:
         return "—"
     moment = value.astimezone(UTC)
     return format_html(
-        '<time datetime="{}">{} <abbr title="Coordinated Universal Time">UTC</abbr></time>',
+        '<time datetime="{}">{} <abbr title="{}">UTC</abbr></time>',
         rfc3339(moment),
-        moment.strftime("%Y-%m-%d %H:%M"),
+        formats.date_format(moment, "SHORT_DATETIME_FORMAT"),
+        _("Coordinated Universal Time"),
     )
 
 
@@ -47,7 +66,7 @@ def utc(value) -> str:
 def utc_date(value) -> str:
     if not isinstance(value, datetime):
         return "—"
-    return value.astimezone(UTC).strftime("%Y-%m-%d")
+    return formats.date_format(value.astimezone(UTC), "SHORT_DATE_FORMAT")
 
 
 @register.filter
@@ -57,22 +76,26 @@ def time_left(value, now=None) -> str:
         return "—"
     seconds = int((value - (now or timezone.now())).total_seconds())
     if seconds <= 0:
-        return "ended"
+        return _("ended")
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes = rest // 60
     if days:
-        return f"{days} day{'s' if days != 1 else ''} {hours} h"
+        return ngettext("%(days)d day %(hours)d h", "%(days)d days %(hours)d h", days) % {"days": days, "hours": hours}
     if hours:
-        return f"{hours} h {minutes} min"
-    return f"{max(minutes, 1)} min"
+        return _("%(hours)d h %(minutes)d min") % {"hours": hours, "minutes": minutes}
+    return _("%(minutes)d min") % {"minutes": max(minutes, 1)}
 
 
 @register.simple_tag
 def badge(label, kind: str = "") -> str:
     """A coloured status label; its colour follows its text unless ``kind`` says otherwise."""
     text = str(label)
-    return format_html('<span class="badge badge-{}">{}</span>', kind or BADGES.get(text.lower(), "muted"), text)
+    if not kind:
+        kind = BADGES.get(text.lower()) or {_(word): colour for word, colour in _BADGE_LABELS.items()}.get(
+            text, "muted"
+        )
+    return format_html('<span class="badge badge-{}">{}</span>', kind, text)
 
 
 @register.filter
@@ -123,11 +146,16 @@ def key_ends(license_key) -> str:
     """When a key stops working, as the user chose it: a server key "valid through" its day, a
     revoked key "—" (it works until nothing), any other key its end in UTC."""
     if license_key.status == "revoked":
-        return mark_safe('<span class="muted">— (revoked)</span>')
+        return format_html('<span class="muted">— ({})</span>', _("revoked"))
     ends = license_key.effective_expires_at
     if license_key.kind == "server" and isinstance(ends, datetime):
         day = (ends.astimezone(UTC) - timedelta(days=1)).date()
-        return format_html('valid through <time datetime="{}">{}</time>', day.isoformat(), day.isoformat())
+        return format_html(
+            '{} <time datetime="{}">{}</time>',
+            _("valid through"),
+            day.isoformat(),
+            formats.date_format(day, "SHORT_DATE_FORMAT"),
+        )
     return utc(ends)
 
 
@@ -139,8 +167,8 @@ def bound_to(license_key) -> str:
     if license_key.machine_id:
         return format_html('<span title="{}">{}</span>', license_key.machine.uid, license_key.machine)
     if license_key.kind == "temporary":
-        return "any registered machine"
-    return mark_safe('<span class="muted">free</span>')
+        return _("any registered machine")
+    return format_html('<span class="muted">{}</span>', _("free"))
 
 
 @register.filter
@@ -169,10 +197,9 @@ def sort_header(context, key: str, label: str) -> str:
     query = {name: value for name, value in request.GET.items() if name not in ("sort", "page") and value}
     query["sort"] = key if descending or not current else "-" + key
     if current:
-        arrow, state = ("↓", "descending") if descending else ("↑", "ascending")
+        arrow, state = ("↓", _("sorted descending")) if descending else ("↑", _("sorted ascending"))
         return format_html(
-            '<a class="sort sort-current" href="?{}" aria-label="{}, sorted {}">'
-            '{} <span aria-hidden="true">{}</span></a>',
+            '<a class="sort sort-current" href="?{}" aria-label="{}, {}">{} <span aria-hidden="true">{}</span></a>',
             urlencode(query),
             label,
             state,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from audit.forms import AuditFilterForm
@@ -66,3 +68,16 @@ def test_every_action_the_code_writes_is_in_the_list():
     written = {action for action in written if not action.endswith((".py", ".html", ".json"))}
     assert "signing_key.rotate" in written and "access.denied" in written
     assert written <= set(Action.values), sorted(written - set(Action.values))
+
+
+def test_the_log_sorts_newest_or_oldest_first(world):
+    client = world.client("org_admin")
+
+    def times(sort):
+        html = client.get("/organizations/acme/audit/", {"sort": sort} if sort else {}).content.decode()
+        return re.findall(r'<time datetime="([^"]+)"', html.split('data-testid="audit-table"', 1)[1])
+
+    newest_first = times(None)
+    assert newest_first == sorted(newest_first, reverse=True) and len(newest_first) > 2
+    assert times("time") == sorted(newest_first)
+    assert 'aria-label="Time, sorted descending"' in client.get("/organizations/acme/audit/").content.decode()

@@ -181,6 +181,7 @@ NOT_ACTIONS |= {"password_reset_complete", "password_change", "password_change_d
 # Signing in and accepting an invitation (before one is signed in): tests/accounts.
 NOT_ACTIONS |= {"invitation_accept", "second_factor_verify", "second_factor_enrol", "sso_choose", "sso_start"}
 NOT_ACTIONS |= {"sso_callback", "sso_edit"}  # sso_edit: reads the provider's discovery; tests/accounts/test_sso.py
+NOT_ACTIONS |= {"set_language"}  # one's own language, signed in or not: tests/core/test_i18n.py
 
 
 @pytest.fixture
