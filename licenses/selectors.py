@@ -38,12 +38,6 @@ def license_key_for_user(user, public_id, *, to_reveal: bool = False) -> License
     raise Http404("No such license key.")
 
 
-def may_issue_machine_keys(user, organization: Organization) -> bool:
-    """Machine keys are issued by super-admins and the organization's admins, not co-admins
-    (AGENT_PROTOCOL.md, "Kinds of key")."""
-    return user.is_super_admin or (user.role == user.Role.ORG_ADMIN and user.organization_id == organization.pk)
-
-
 def may_change_key(user, license_key: LicenseKey) -> bool:
     """Whether ``user`` (who may see the key) may reveal or revoke it: a temporary key is the vendor's
     (super-admins issue them); its organization's admins and co-admins only see it."""
@@ -240,15 +234,21 @@ def machines_of(organization: Organization, environment: Environment | None = No
 
 
 def may_issue(user, organization: Organization, kind: str) -> bool:
-    """Who issues which kind of key: temporary keys are the vendor's (super-admins); trial and
-    free-edition keys the organization's admins' (``may_request_trial``); machine and server keys
-    anyone who manages the organization."""
+    """Who issues which kind of key (the pages, the management API): temporary keys are the vendor's
+    (super-admins); machine keys super-admins' and the organization's admins' (not co-admins:
+    AGENT_PROTOCOL.md, "Kinds of key"); trial and free-edition keys the organization's admins'
+    (``may_request_trial``); server keys anyone who manages the organization. ``user`` None is the
+    operator at the command line (``issue_key``, a token made by ``create_api_token``): any kind."""
     from organizations.selectors import may_request_trial
 
+    if user is None:
+        return True
     if not user.can_manage(organization):
         return False
     if kind == Kind.TEMPORARY:
         return user.is_super_admin
+    if kind == Kind.MACHINE:
+        return user.is_super_admin or (user.role == user.Role.ORG_ADMIN and user.organization_id == organization.pk)
     if kind in (Kind.TRIAL, Kind.FREE):
         return may_request_trial(user, organization)
     return True

@@ -37,7 +37,7 @@ from licenses.selectors import (
     latest_trial_key,
     license_key_for_user,
     may_change_key,
-    may_issue_machine_keys,
+    may_issue,
     temporary_keys_active,
     temporary_keys_ended,
     trial_banner_text,
@@ -51,7 +51,7 @@ from licenses.services import (
     license_update,
 )
 from licenses.stopgaps import stopgap_allowance, stopgap_grant, stopgap_refusal
-from organizations.selectors import may_request_trial, organization_for_user, require_super_admin
+from organizations.selectors import organization_for_user, require_super_admin
 from organizations.tabs import organization_page_context
 
 LIST_KINDS = {
@@ -131,7 +131,7 @@ def _license_list_context(request, organization, kind, form=None, **extra):
         kind=kind,
         kinds=LIST_KINDS,
         form=form or MachineKeyForm(organization=organization),
-        may_issue=may_issue_machine_keys(request.user, organization),
+        may_issue=may_issue(request.user, organization, Kind.MACHINE),
         now=now,
         **_key_list(request, organization, kind, now),
         **extra,
@@ -165,7 +165,7 @@ def _issue_from_form(request, form, template: str, context_for, issue, done_url:
 @require_POST
 def machine_key_issue(request, slug):
     organization = organization_for_user(request.user, slug)
-    if not may_issue_machine_keys(request.user, organization):
+    if not may_issue(request.user, organization, Kind.MACHINE):
         raise PermissionDenied("Machine keys are issued by the organization's admins and super-admins.")
     return _issue_from_form(
         request,
@@ -255,7 +255,7 @@ TEMPORARY_SORTS = {name: KEY_SORTS[name] for name in ("expires", "issued")}
 def _temporary_context(request, organization, form=None, **extra):
     """The temporary keys that work (searched, ending soon, sorted by end or issue) and the latest ended."""
     now = timezone.now()
-    may_issue = request.user.is_super_admin
+    issues = may_issue(request.user, organization, Kind.TEMPORARY)
     filters = KeyFilterForm(request.GET or None)
     sorting = sorting_of(request, TEMPORARY_SORTS, "expires")
     active = temporary_keys_active(organization, now)
@@ -266,7 +266,7 @@ def _temporary_context(request, organization, form=None, **extra):
         request,
         organization,
         "temporary",
-        form=(form or TemporaryKeyForm()) if may_issue else None,
+        form=(form or TemporaryKeyForm()) if issues else None,
         filters=filters,
         without_status=True,
         filtered=any(value for name, value in request.GET.items() if name in ("q", "ending")),
@@ -291,7 +291,8 @@ def temporary_key_list(request, slug):
 @require_POST
 def temporary_key_generate(request, slug):
     organization = organization_for_user(request.user, slug)
-    require_super_admin(request.user)
+    if not may_issue(request.user, organization, Kind.TEMPORARY):
+        raise PermissionDenied(_("Temporary keys are issued by super-admins."))
     return _issue_from_form(
         request,
         TemporaryKeyForm(request.POST),
@@ -411,7 +412,7 @@ def trial_key(request, slug):
     """The trial tab; POST requests a 30-day trial key (it never moves the subscription's end; or is
     refused with the stopgap rule's reason), or with ``kind=free`` a free-edition key."""
     organization = organization_for_user(request.user, slug)
-    if not may_request_trial(request.user, organization):
+    if not may_issue(request.user, organization, Kind.TRIAL):
         raise PermissionDenied(_("Only the organization's admins request trial keys."))
     now = timezone.now()
     if request.method == "POST":
