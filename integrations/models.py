@@ -40,7 +40,14 @@ class APIToken(models.Model):
         related_name="api_tokens",
         help_text="The organization it reaches; none for a vendor token (every organization).",
     )
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_tokens")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="api_tokens",
+        help_text="Whose role bounds the token; none for a token an operator made with create_api_token.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -70,7 +77,7 @@ class APIToken(models.Model):
             return "Revoked"
         if self.expires_at is not None and self.expires_at <= now:
             return "Expired"
-        if not self.created_by.is_active:
+        if self.created_by_id is not None and not self.created_by.is_active:
             return "Creator deactivated"
         return "Active"
 

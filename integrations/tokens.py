@@ -75,7 +75,11 @@ def may_create_tokens(user, organization: Organization | None) -> bool:
 
 
 def scopes_allowed(user, organization: Organization | None) -> set[str]:
-    """The scopes a token of ``organization`` (None: vendor-wide) made by ``user`` may have now."""
+    """The scopes a token of ``organization`` (None: vendor-wide) made by ``user`` may have now.
+    ``user`` None is the operator at the command line (``create_api_token``): the token's reach alone
+    bounds it, as it bounds the operators' commands."""
+    if user is None:
+        return set(Scope.values) if organization is None else set(Scope.values) - VENDOR_ONLY_SCOPES
     if not may_create_tokens(user, organization):
         return set()
     if user.is_super_admin and organization is None:
@@ -96,17 +100,20 @@ def api_token_create(
     expires_at: datetime | None = None,
     created_by=None,
 ) -> tuple[APIToken, str]:
-    """Make a token for ``created_by`` (the acting user by default; the command line names one) and
-    return it with its text, which is never stored or shown again."""
+    """Make a token for ``created_by`` (the acting user by default) and return it with its text,
+    which is never stored or shown again. With neither (the command line) the operator makes it: it
+    must expire, and its reach alone bounds its scopes (``scopes_allowed``)."""
     creator = created_by or actor
-    if creator is None or not getattr(creator, "pk", None):
-        raise ValidationError({"created_by": "A token belongs to a person: name its creator."})
+    if creator is not None and not getattr(creator, "pk", None):
+        creator = None
+    if creator is None and expires_at is None:
+        raise ValidationError({"expires_at": "A token made at the command line needs an expiry."})
     name = name.strip()
     if not name:
         raise ValidationError({"name": "A token needs a name."})
     if len(name) > 100:
         raise ValidationError({"name": "A token's name has at most 100 characters."})
-    if not may_create_tokens(creator, organization):
+    if creator is not None and not may_create_tokens(creator, organization):
         raise PermissionDenied("Only super-admins and the organization's admins make its API tokens.")
     scopes = sorted(set(scopes))
     if not scopes:
@@ -116,9 +123,7 @@ def api_token_create(
         raise ValidationError({"scopes": f"Unknown scope {', '.join(unknown)}."})
     refused = set(scopes) - scopes_allowed(creator, organization)
     if refused:
-        raise ValidationError(
-            {"scopes": f"{', '.join(sorted(refused))}: only a vendor token (made by a super-admin) may have it."}
-        )
+        raise ValidationError({"scopes": f"{', '.join(sorted(refused))}: only a vendor token may have it."})
     now = timezone.now()
     if expires_at is not None:
         if expires_at <= now:

@@ -33,12 +33,8 @@ def call(url: str, token: str, method: str, path: str, body=None, headers=None) 
 
 @pytest.mark.django_db(transaction=True)
 def test_create_renew_issue_revoke_through_gunicorn(fast_passwords):
-    from organizations.models import User
-    from organizations.services import user_create
-
-    user_create(actor=None, username="root", role=User.Role.SUPER_ADMIN)
-    scopes = ["organizations:write", "organizations:read", "machines:write", "keys:write", "keys:read", "audit:read"]
-    token = command("create_api_token", "billing", "--user", "root", *[f"--scope={scope}" for scope in scopes])["token"]
+    scopes = "organizations:write,organizations:read,machines:write,keys:write,keys:read,audit:read"
+    token = command("create_api_token", "--vendor", "--name", "billing", "--scopes", scopes)["token"]
     with gunicorn(workers=2) as (_process, url):
         status, organization = call(url, token, "POST", "/organizations", {"name": "Initech", "subscription_days": 30})
         assert status == 201

@@ -143,19 +143,64 @@ def test_last_used_is_recorded(world, acme):
     assert token.last_used_at is not None
 
 
-def test_create_api_token_command(world):
-    answer = command("create_api_token", "billing", "--user", "root", "--scope", "organizations:write")
+def test_create_api_token_command_follows_the_contract(world):
+    """ADMIN_COMMANDS.md: ``create_api_token (--vendor | --organization ORG) --name TEXT --scopes a,b
+    [--expires-days N]`` (90 by default) and ``revoke_api_token ID``."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django.utils.dateparse import parse_datetime
+
+    answer = command("create_api_token", "--vendor", "--name", "billing", "--scopes", "organizations:write,keys:write")
     assert answer["token"].startswith("lpat_") and answer["organization"] is None
+    assert answer["scopes"] == ["keys:write", "organizations:write"]
+    ends = parse_datetime(answer["expires_at"])
+    assert timedelta(days=89) < ends - timezone.now() <= timedelta(days=90)
     assert API(answer["token"]).post("/organizations", {"name": "Initech"}).status_code == 201
-    answer = command("create_api_token", "ci", "--user", "acme-admin", "--scope", "keys:read", "--expires-in-days", "7")
+    answer = command(
+        "create_api_token", "--organization", "acme", "--name", "ci", "--scopes", "keys:read", "--expires-days", "7"
+    )
     assert answer["organization"] == str(world.acme.uuid) and answer["expires_at"].endswith("Z")
+    assert API(answer["token"]).get("/organizations/acme/keys").status_code == 200
+    assert API(answer["token"]).get("/organizations/globex/keys").status_code == 404  # its reach is acme only
     with pytest.raises(CommandError, match="vendor token"):
-        command("create_api_token", "x", "--user", "acme-admin", "--scope", "organizations:write")
+        command("create_api_token", "--organization", "acme", "--name", "x", "--scopes", "organizations:write")
+    with pytest.raises(CommandError, match="Unknown scope"):
+        command("create_api_token", "--vendor", "--name", "x", "--scopes", "keys:everything")
     with pytest.raises(CommandError):
-        command("create_api_token", "x", "--user", "acme-coadmin", "--scope", "keys:read")
+        command(
+            "create_api_token",
+            "--organization",
+            "acme",
+            "--name",
+            "x",
+            "--scopes",
+            "keys:read",
+            "--user",
+            "acme-coadmin",
+        )
     with pytest.raises(CommandError, match="No user"):
-        command("create_api_token", "x", "--user", "nobody", "--scope", "keys:read")
+        command("create_api_token", "--vendor", "--name", "x", "--scopes", "keys:read", "--user", "nobody")
     assert AuditEvent.objects.filter(action="api_token.create", actor_label="system (command line)").count() == 2
+
+    revoked = command("revoke_api_token", str(answer["id"]))
+    assert revoked["id"] == answer["id"] and revoked["revoked_at"].endswith("Z")
+    assert API(answer["token"]).get("/organizations/acme/keys").status_code == 401
+    with pytest.raises(CommandError, match="already revoked"):
+        command("revoke_api_token", str(answer["id"]))
+    with pytest.raises(CommandError, match="No API token"):
+        command("revoke_api_token", "999999")
+
+
+def test_a_token_made_for_a_user_dies_with_their_account(world):
+    from accounts.services import user_set_active
+
+    answer = command(
+        "create_api_token", "--organization", "acme", "--name", "ci", "--scopes", "keys:read", "--user", "acme-admin"
+    )
+    assert API(answer["token"]).get("/organizations/acme/keys").status_code == 200
+    user_set_active(actor=world.users["super_admin"], user=world.users["org_admin"], active=False)
+    assert API(answer["token"]).get("/organizations/acme/keys").status_code == 401
 
 
 def test_the_django_admin_shows_tokens_without_their_digest(world, acme):
