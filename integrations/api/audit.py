@@ -10,7 +10,7 @@ from audit.selectors import audit_filter
 from integrations import representations
 from integrations.api.auth import caller_with, organization_for
 from integrations.api.errors import APIError
-from integrations.api.pagination import CURSOR_MAX, DEFAULT_LIMIT, MAX_LIMIT, paginate
+from integrations.api.pagination import PageParams, paginate
 from integrations.api.schemas import ERRORS, AuditEventList
 from integrations.models import Scope
 
@@ -35,11 +35,10 @@ def rfc3339_parse(text: str, field: str) -> datetime:
 @router.get("/audit-events", response={200: AuditEventList, **ERRORS}, summary="List audit events")
 def audit_event_list(
     request,
+    page: Query[PageParams],
     organization: str = Query("", max_length=100, description="uuid or slug"),
     action: str = Query("", max_length=64, description="an action (license.revoke) or a family (license.)"),
     since: str | None = Query(None, max_length=40, pattern=RFC3339, description="RFC 3339 time: events at or after it"),
-    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-    cursor: str | None = Query(None, max_length=CURSOR_MAX),
 ):
     caller = caller_with(request, Scope.AUDIT_READ)
     queryset = AuditEvent.objects.select_related("organization")
@@ -50,4 +49,4 @@ def audit_event_list(
     queryset = audit_filter(queryset, {"action": action})
     if since is not None:
         queryset = queryset.filter(created_at__gte=rfc3339_parse(since, "since"))
-    return paginate(queryset, limit=limit, cursor=cursor, field="created_at", represent=representations.audit_event)
+    return paginate(queryset, page=page, field="created_at", represent=representations.audit_event)

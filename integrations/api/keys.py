@@ -11,7 +11,7 @@ from integrations import representations
 from integrations.api.auth import caller_with, organization_for
 from integrations.api.errors import APIError
 from integrations.api.idempotency import idempotent
-from integrations.api.pagination import CURSOR_MAX, DEFAULT_LIMIT, MAX_LIMIT, paginate
+from integrations.api.pagination import PageParams, paginate
 from integrations.api.schemas import (
     ERRORS,
     HistoryList,
@@ -53,11 +53,10 @@ def _key_for(caller: Caller, key_id: str) -> LicenseKey:
 @router.get("/organizations/{org}/keys", response={200: KeyList, **ERRORS}, summary="List keys")
 def key_list(
     request,
+    page: Query[PageParams],
     org: OrganizationRef,
     kind: str = Query("", pattern="^(|machine|temporary|server|trial|free)$"),
     status: str = Query("", pattern="^(|active|expired|inactive|revoked)$"),
-    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-    cursor: str | None = Query(None, max_length=CURSOR_MAX),
 ):
     organization = organization_for(caller_with(request, Scope.KEYS_READ), org)
     now = timezone.now()
@@ -65,8 +64,7 @@ def key_list(
     queryset = queryset.select_related("organization")
     return paginate(
         queryset,
-        limit=limit,
-        cursor=cursor,
+        page=page,
         field="issued_at",
         represent=lambda row: representations.license_key(row, now),
     )
@@ -156,11 +154,8 @@ def key_revoke(request, key_id: KeyRef, payload: Revocation):
 @router.get("/keys/{key_id}/history", response={200: HistoryList, **ERRORS}, summary="A key's history")
 def key_history(
     request,
+    page: Query[PageParams],
     key_id: KeyRef,
-    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-    cursor: str | None = Query(None, max_length=CURSOR_MAX),
 ):
     license_key = _key_for(caller_with(request, Scope.KEYS_READ), key_id)
-    return paginate(
-        history_of(license_key), limit=limit, cursor=cursor, field="created_at", represent=representations.history_row
-    )
+    return paginate(history_of(license_key), page=page, field="created_at", represent=representations.history_row)

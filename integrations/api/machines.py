@@ -8,7 +8,7 @@ from integrations import representations
 from integrations.api.auth import caller_with, organization_for
 from integrations.api.errors import APIError
 from integrations.api.idempotency import idempotent
-from integrations.api.pagination import CURSOR_MAX, DEFAULT_LIMIT, MAX_LIMIT, paginate
+from integrations.api.pagination import PageParams, paginate
 from integrations.api.schemas import ERRORS, DetachOut, MachineList, MachineRef, OrganizationRef
 from integrations.models import Scope
 from licenses.bindings import machine_detach
@@ -21,13 +21,10 @@ router = Router(tags=["machines"])
 def machine_list(
     request,
     org: OrganizationRef,
-    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-    cursor: str | None = Query(None, max_length=CURSOR_MAX),
+    page: Query[PageParams],
 ):
     organization = organization_for(caller_with(request, Scope.MACHINES_READ), org)
-    return paginate(
-        machines_of(organization), limit=limit, cursor=cursor, field="first_seen_at", represent=representations.machine
-    )
+    return paginate(machines_of(organization), page=page, field="first_seen_at", represent=representations.machine)
 
 
 @router.post("/machines/{uid}/detach", response={200: DetachOut, **ERRORS}, summary="Detach a machine")

@@ -9,7 +9,7 @@ from integrations import representations
 from integrations.api.auth import caller_with, organization_for
 from integrations.api.errors import APIError
 from integrations.api.idempotency import idempotent
-from integrations.api.pagination import CURSOR_MAX, DEFAULT_LIMIT, MAX_LIMIT, paginate
+from integrations.api.pagination import PageParams, paginate
 from integrations.api.schemas import (
     ERRORS,
     EnvironmentCreate,
@@ -48,10 +48,9 @@ def _vendor_writer(request):
 @router.get("/organizations", response={200: OrganizationList, **ERRORS}, summary="List organizations")
 def organization_list(
     request,
+    page: Query[PageParams],
     q: str = Query("", max_length=100, description="name or slug contains, or uuid begins with"),
     status: str = Query("", pattern="^(|active|suspended|lapsed)$"),
-    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-    cursor: str | None = Query(None, max_length=CURSOR_MAX),
 ):
     caller = caller_with(request, Scope.ORGANIZATIONS_READ)
     now = timezone.now()
@@ -67,8 +66,7 @@ def organization_list(
         queryset = queryset.filter(status=Organization.Status.SUSPENDED)
     return paginate(
         queryset,
-        limit=limit,
-        cursor=cursor,
+        page=page,
         field="created_at",
         represent=lambda row: representations.organization(row, now),
     )
@@ -150,13 +148,12 @@ def organization_resume(request, org: OrganizationRef):
 )
 def environment_list(
     request,
+    page: Query[PageParams],
     org: OrganizationRef,
-    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-    cursor: str | None = Query(None, max_length=CURSOR_MAX),
 ):
     organization = organization_for(caller_with(request, Scope.MACHINES_READ), org)
     queryset = Environment.objects.filter(organization=organization).select_related("organization")
-    return paginate(queryset, limit=limit, cursor=cursor, field="created_at", represent=representations.environment)
+    return paginate(queryset, page=page, field="created_at", represent=representations.environment)
 
 
 @router.post(

@@ -12,12 +12,20 @@ import json
 from datetime import datetime
 
 from django.db.models import Q
+from ninja import Field, Schema
 
 from integrations.api.errors import APIError
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 CURSOR_MAX = 120  # the cursors given are about 60 characters
+
+
+class PageParams(Schema):
+    """The query parameters of every list (``page: Query[PageParams]``)."""
+
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Rows per page (1–200).")
+    cursor: str | None = Field(None, max_length=CURSOR_MAX, description="The previous page's ``next``.")
 
 
 def _encode(value, pk: int) -> str:
@@ -38,8 +46,9 @@ def _decode(cursor: str, is_time: bool):
         raise APIError(400, "The cursor is not one this API gave.", fields={"cursor": ["Invalid cursor."]}) from None
 
 
-def paginate(queryset, *, limit: int, cursor: str | None, field: str, represent, is_time: bool = True) -> dict:
+def paginate(queryset, *, page: PageParams, field: str, represent, is_time: bool = True) -> dict:
     """A page of ``queryset`` ordered by ``field`` then ``id``, both descending, as the API answers."""
+    limit, cursor = page.limit, page.cursor
     queryset = queryset.order_by(f"-{field}", "-id")
     if cursor:
         value, pk = _decode(cursor, is_time)
