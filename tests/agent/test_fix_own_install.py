@@ -13,21 +13,8 @@ from environments.models import Environment, Machine
 from licenses.models import ActivationEvent, LicenseKey
 from organizations.models import Organization, User
 from tests.agent.support import MACHINE, Clock
-from tests.conftest import command
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-
-
-@pytest.fixture
-def org(live_server):
-    organization = command("create_organization", "Acme Fixes")
-    command("create_environment", organization["id"], "Production")
-    return organization
-
-
-@pytest.fixture
-def machine_key(org):
-    return command("issue_key", org["id"], "--kind", "machine", "--environment", "Production")
 
 
 @pytest.fixture
