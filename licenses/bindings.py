@@ -14,12 +14,15 @@ from environments.services import environment_name_taken
 from licenses.models import ActivationEvent, LicenseKey
 
 
-def key_release(license_key: LicenseKey, *, released_by: str) -> None:
-    """Unbind ``license_key`` from its machine (the caller saves it), remembering which it was."""
+def key_release(license_key: LicenseKey, *, released_by: str, save: bool = False) -> None:
+    """Unbind ``license_key`` from its machine, remembering which it was; saved if ``save`` (else the
+    caller saves it with its other changes)."""
     license_key.last_machine_uid = license_key.machine.uid
     license_key.machine = None
     license_key.bound_at = None
     license_key.released_by = released_by
+    if save:
+        license_key.save(update_fields=["machine", "bound_at", "last_machine_uid", "released_by", "updated_at"])
 
 
 @transaction.atomic
@@ -89,8 +92,7 @@ def machine_detach(*, machine: Machine, actor) -> list[str]:
     released = []
     for license_key in bound_keys:
         license_key.machine = machine
-        key_release(license_key, released_by=LicenseKey.Released.DETACH)
-        license_key.save(update_fields=["machine", "bound_at", "last_machine_uid", "released_by", "updated_at"])
+        key_release(license_key, released_by=LicenseKey.Released.DETACH, save=True)
         ActivationEvent.record(license_key, event=ActivationEvent.Event.DETACH, uid=machine.uid, actor=actor, now=now)
         released.append(str(license_key.public_id))
     machine.organization = None

@@ -389,8 +389,7 @@ def license_deactivate(*, key_text: str, uid: str, fingerprint: Fingerprint) -> 
         return AgentOutcome(verdict, license_key, now=now)
     if license_key.machine_id is not None and license_key.machine.uid == uid:
         before = license_key.snapshot()
-        key_release(license_key, released_by=LicenseKey.Released.DEACTIVATE)
-        license_key.save(update_fields=["machine", "bound_at", "last_machine_uid", "released_by", "updated_at"])
+        key_release(license_key, released_by=LicenseKey.Released.DEACTIVATE, save=True)
         history(license_key, event=ActivationEvent.Event.DEACTIVATE, uid=uid, now=now, code=Code.DEACTIVATED)
         audit_record(
             actor=AGENT,
