@@ -84,6 +84,7 @@ def test_organizations_create_search_suspend_resume(world, portal):
     assert portal.agent("validate", world.machine_text)["code"] == "SUSPENDED"
     page.get_by_role("link", name="Resume").click()
     page.get_by_role("button", name="Resume Acme Corp").click()
+    expect(page.get_by_text("Organization Acme Corp resumed.")).to_be_visible()  # the POST has been answered
     assert portal.agent("validate", world.machine_text)["code"] == "VALID"
 
 
