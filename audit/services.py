@@ -25,12 +25,12 @@ _SECRET_FIELDS = {"key", "license_key", "password", "token", "activation", "encr
 
 
 @functools.cache
-def _change_hooks() -> tuple:
-    return tuple(import_string(path) for path in settings.AUDIT_CHANGE_HOOKS)
+def _hooks(setting: str) -> tuple:
+    return tuple(import_string(path) for path in getattr(settings, setting))
 
 
 setting_changed.connect(
-    lambda setting, **kwargs: _change_hooks.cache_clear() if setting == "AUDIT_CHANGE_HOOKS" else None, weak=False
+    lambda setting, **kwargs: _hooks.cache_clear() if setting.startswith("AUDIT_") else None, weak=False
 )
 
 
@@ -64,13 +64,14 @@ def audit_record(
 
     An audited change of an organization's data also calls each of ``settings.AUDIT_CHANGE_HOOKS``
     with the organization's uuid (the agent API's verdict cache makes that organization's cached
-    rows stale): every change is audited, so no hook misses one. The hooks are named by string so
-    that the audit log, below every app, imports none of them.
+    rows stale): every change is audited, so no hook misses one. Each of
+    ``settings.AUDIT_EVENT_HOOKS`` is then called with the event written (the webhooks' events).
+    The hooks are named by string so that the audit log, below every app, imports none of them.
     """
     if action not in Action.values:
         raise ValueError(f"unknown audit action {action!r}: add it to audit.models.Action")
     if organization is not None and action not in _NOT_A_CHANGE:
-        for hook in _change_hooks():
+        for hook in _hooks("AUDIT_CHANGE_HOOKS"):
             hook(organization.uuid)
     if obj is not None:
         object_type = object_type or obj._meta.model_name
@@ -79,7 +80,7 @@ def audit_record(
         )
         with translation.override(settings.LANGUAGE_CODE):  # the log reads the same whoever acted
             object_repr = object_repr or str(obj)[:200]
-    return AuditEvent.objects.create(
+    event = AuditEvent.objects.create(
         actor=actor if actor is not None and not isinstance(actor, str) and actor.pk else None,
         actor_label=actor_label(actor)[:150],
         organization=organization,
@@ -92,3 +93,6 @@ def audit_record(
         request_id=current_request_id(),
         ip=current_ip(),
     )
+    for hook in _hooks("AUDIT_EVENT_HOOKS"):
+        hook(event)
+    return event

@@ -237,11 +237,9 @@ def generate_blocks(blocks: range) -> tuple[str, str, str, list[dict]]:
 
 
 def _server_connection(database: str = "postgres"):
-    import psycopg2
+    import psycopg
 
-    connection = psycopg2.connect(f"{POSTGRES}/{database}")
-    connection.autocommit = True
-    return connection
+    return psycopg.connect(f"{POSTGRES}/{database}", autocommit=True)
 
 
 def secrets_id() -> str:
@@ -258,11 +256,11 @@ def secrets_id() -> str:
 
 def seeded_marker(keys: int) -> dict | None:
     """What an earlier seed of this size left in its database (None if nothing usable)."""
-    import psycopg2
+    import psycopg
 
     try:
         connection = _server_connection(database_name(keys))
-    except psycopg2.OperationalError:
+    except psycopg.OperationalError:
         return None
     try:
         with connection.cursor() as cursor:
@@ -315,7 +313,8 @@ class Progress:
 
 def _copy(cursor, table: str, columns: str, text: str) -> None:
     if text:
-        cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN", io.StringIO(text))
+        with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            copy.write(text)
 
 
 def seed(keys: int, *, sample: int = SAMPLE, force: bool = False, processes: int = 2) -> dict:

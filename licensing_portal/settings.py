@@ -120,11 +120,15 @@ INSTALLED_APPS = [
     "licenses",
     "accounts",
     "integrations",
+    "notifications",
+    "procrastinate.contrib.django",  # the job queue's tables and its worker command (docs/WEBHOOKS.md)
     "ninja",  # the management API's interactive docs: its templates and swagger-ui static files
 ]
 
 # Called with an organization's uuid on every audited change of its data (audit.services.audit_record).
 AUDIT_CHANGE_HOOKS = ["licenses.agent_api.state_cache.organization_changed"]
+# Called with every AuditEvent as it is written, in its transaction: the webhook events' source.
+AUDIT_EVENT_HOOKS = ["notifications.services.audit_event_published"]
 
 MIDDLEWARE = [
     "core.middleware.RequestContextMiddleware",
@@ -175,6 +179,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+DATABASE_IS_POSTGRESQL = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
+
+# Background work (webhook deliveries, e-mail notices, the expiry scan), docs/WEBHOOKS.md:
+# "procrastinate": PostgreSQL's job queue, jobs deferred in the change's transaction, run by
+#   `manage.py procrastinate worker` (any number of hosts);
+# "in_process": the embedded SQLite default: the same tasks run in a thread of the web process.
+JOB_RUNNER = _setting("JOB_RUNNER", env.str, default="procrastinate" if DATABASE_IS_POSTGRESQL else "in_process")
+if JOB_RUNNER not in {"procrastinate", "in_process"}:
+    raise ImproperlyConfigured(f"JOB_RUNNER must be procrastinate or in_process, not {JOB_RUNNER!r}")
+if JOB_RUNNER == "procrastinate" and not DATABASE_IS_POSTGRESQL:
+    raise ImproperlyConfigured("JOB_RUNNER=procrastinate needs PostgreSQL (DATABASE_URL)")
+# Webhook destinations on private, loopback or link-local addresses are refused unless allowed
+# (a receiver inside the vendor's own network; the tests).
+WEBHOOK_ALLOW_PRIVATE_DESTINATIONS = _setting("WEBHOOK_ALLOW_PRIVATE_DESTINATIONS", env.bool, default=False)
+WEBHOOK_TIMEOUT_SECONDS = 15
 
 REDIS_URL = _setting("REDIS_URL", env.str, default="")
 CACHE_KEY_PREFIX = _setting("CACHE_KEY_PREFIX", env.str, default="portal")
@@ -316,7 +335,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": _setting("LOG_LEVEL", env.str, default="INFO")},
-    "loggers": {"django.server": {"level": "WARNING"}},
+    "loggers": {
+        "django.server": {"level": "WARNING"},
+        # Procrastinate says at every start which tasks it registered: only its warnings matter here
+        "procrastinate.blueprints": {"level": "WARNING"},
+        "procrastinate.periodic": {"level": "WARNING"},
+    },
 }
 
 # Rate limits (see README "Security"): events per window, counted in REDIS_URL when set.

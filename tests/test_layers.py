@@ -1,6 +1,7 @@
 """The house's layers: dependencies point one way.
 
-    core -> audit -> organizations -> environments -> licenses -> accounts -> pages
+    core -> audit -> organizations -> environments -> licenses -> accounts -> integrations
+        -> notifications -> pages
 
 A module of an app imports only its own app and the apps before it. Page modules (views, urls,
 forms, admin, management commands, template tags, ``licensing_portal``'s settings and urls) are the
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ["core", "audit", "organizations", "environments", "licenses", "accounts"]
+LAYERS = ["core", "audit", "organizations", "environments", "licenses", "accounts", "integrations", "notifications"]
 PAGE_PARTS = {"views", "urls", "forms", "admin", "management", "templatetags", "tabs", "migrations"}
 
 

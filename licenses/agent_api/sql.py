@@ -84,6 +84,7 @@ def execute(name: str, params: list):
         else:
             wrapper.agent_prepared = None  # unknown until it succeeds: asked again next time
             cursor.execute(f"PREPARE {name} AS {STATEMENTS[name]}; EXECUTE {name}({arguments})", params)
+            cursor.nextset()  # psycopg 3 answers each statement: the EXECUTE's result is the second
             wrapper.agent_prepared = (wrapper.connection, prepared | {name})
         return cursor.fetchone() if cursor.description else None
 

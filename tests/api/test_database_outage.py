@@ -68,17 +68,13 @@ def test_pages_answer_a_clear_503_while_the_database_is_down_and_recover(databas
 def _server_ends_the_connection() -> int:
     """PostgreSQL ends this process's open connection (as after a restart or an idle time-out),
     from a connection of its own; return the ended backend's pid."""
-    import psycopg2
+    import psycopg
 
     backend = connection.connection.info.backend_pid
     params = connection.get_connection_params()
-    params.pop("cursor_factory", None)
-    other = psycopg2.connect(**params)
-    try:
-        with other.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
-    finally:
-        other.close()  # psycopg2's ``with`` ends a transaction, not the connection
+    wanted = {name: params[name] for name in ("dbname", "user", "password", "host", "port") if params.get(name)}
+    with psycopg.connect(**wanted, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [backend])
     return backend
 
 
@@ -133,22 +129,21 @@ def _served(path: str, body: bytes = b"") -> tuple[str, bytes]:
 def test_the_readiness_probe_sends_one_statement_on_a_kept_connection(transactional_db, machine_key):
     """``/healthz`` is the benchmark's floor and the load balancer's probe: one ``SELECT 1``, not
     Django's health check before it too; a connection the server ended is replaced, not a failed probe."""
-    import psycopg2
-    import psycopg2.extensions
-
     sent = []
-
-    class Counting(psycopg2.extensions.cursor):
-        def execute(self, sql, params=None):
-            sent.append(sql)
-            return super().execute(sql, params)
 
     saved = dict(connection.settings_dict)
     connection.close()
     connection.settings_dict.update(CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=True)  # production's
     try:
         assert _served("/healthz")[0] == "200 OK"
-        connection.connection.cursor_factory = Counting  # the kept connection's every statement
+        kept = connection.connection
+
+        class Counting(kept.cursor_factory):
+            def execute(self, query, params=None, **options):
+                sent.append(query)
+                return super().execute(query, params, **options)
+
+        kept.cursor_factory = Counting  # the kept connection's every statement
         for _ in range(3):
             status, content = _served("/healthz")
             assert (status, json.loads(content)) == ("200 OK", {"status": "ok"})

@@ -1,0 +1,90 @@
+"""How background work runs: one way to defer a task, two runners (``settings.JOB_RUNNER``).
+
+- ``procrastinate`` (PostgreSQL): a job is a row of Procrastinate's queue, written through Django's
+  connection, so it commits or rolls back with the change that caused it. ``manage.py procrastinate
+  worker`` runs the jobs, on any number of hosts (each job is taken by one worker); periodic jobs
+  are deferred once per tick across hosts. A worker killed mid-job leaves the job "doing": the
+  sweep (``tasks.deliveries_sweep``) re-defers every delivery that is due and not done, so it runs
+  again (the receiver sees the same ``webhook-id``).
+- ``in_process`` (the embedded SQLite default, ``scripts/serve``): the same task functions, run on
+  commit by a thread of the web process, and a loop thread that runs the periodic tasks. Nothing
+  survives a restart except what the database holds, and the sweep picks that up again.
+
+Tasks are plain functions in ``notifications.tasks``; this module is the only one that knows
+which runner is in use.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+from django.db import close_old_connections, transaction
+
+logger = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 30  # the in-process runner's period for the sweep and the expiry scan's check
+
+_executor: ThreadPoolExecutor | None = None
+_loop_started = threading.Lock()
+_loop: threading.Thread | None = None
+
+
+def delivery_defer(delivery_id: int, *, delay_seconds: float = 0) -> None:
+    """Attempt the delivery ``delivery_id`` (after ``delay_seconds``), once the current
+    transaction commits."""
+    if settings.JOB_RUNNER == "procrastinate":
+        from notifications import tasks
+
+        task = tasks.deliver.configure(schedule_in={"seconds": delay_seconds}) if delay_seconds else tasks.deliver
+        task.defer(delivery_id=delivery_id)  # in the caller's transaction, through Django's connection
+        return
+    if delay_seconds:
+        return  # the in-process loop's sweep attempts it when it is due
+    transaction.on_commit(lambda: _submit(_run_delivery, delivery_id))
+
+
+def _run_delivery(delivery_id: int) -> None:
+    from notifications import delivery
+
+    delivery.attempt(delivery_id)
+
+
+def _submit(function, *args) -> None:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="portal-jobs")
+    ensure_loop()
+    _executor.submit(_guarded, function, *args)
+
+
+def _guarded(function, *args) -> None:
+    close_old_connections()
+    try:
+        function(*args)
+    except Exception:  # a failed job must not end the runner's thread
+        logger.exception("background job %s failed", function.__name__)
+    finally:
+        close_old_connections()
+
+
+def ensure_loop() -> None:
+    """Start the in-process runner's periodic loop (once per process)."""
+    global _loop
+    if settings.JOB_RUNNER != "in_process" or not getattr(settings, "JOB_RUNNER_LOOP", True):
+        return
+    with _loop_started:
+        if _loop is None:
+            _loop = threading.Thread(target=_periodic_loop, name="portal-jobs-loop", daemon=True)
+            _loop.start()
+
+
+def _periodic_loop() -> None:
+    from notifications import tasks
+
+    while True:
+        time.sleep(SWEEP_SECONDS)
+        _guarded(tasks.periodic_in_process)
