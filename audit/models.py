@@ -69,6 +69,11 @@ class Action(models.TextChoices):
     SIGNING_KEY_RETIRE = "signing_key.retire", "Signing key retired"
     API_TOKEN_CREATE = "api_token.create", "API token created"
     API_TOKEN_REVOKE = "api_token.revoke", "API token revoked"
+    WEBHOOK_CREATE = "webhook.create", "Webhook endpoint created"
+    WEBHOOK_UPDATE = "webhook.update", "Webhook endpoint changed"
+    WEBHOOK_DELETE = "webhook.delete", "Webhook endpoint deleted"
+    WEBHOOK_DISABLE = "webhook.disable", "Webhook endpoint disabled by the portal"
+    WEBHOOK_RESEND = "webhook.resend", "Webhook delivery sent again"
 
     @classmethod
     def families(cls) -> list[str]:

@@ -1,7 +1,5 @@
-"""Attempting webhook deliveries (Standard Webhooks), their retries, and the sweep.
-
-To be written: ``attempt(delivery_id)`` and ``sweep(now, run=False)``.
-"""
+"""Attempting webhook deliveries (Standard Webhooks), their retries, and the sweep. To be written:
+``attempt(delivery_id)``, ``sweep(now)``."""
 
 from __future__ import annotations
 
@@ -10,5 +8,5 @@ def attempt(delivery_id: int) -> None:
     raise NotImplementedError
 
 
-def sweep(now, run: bool = False) -> None:
+def sweep(now) -> None:
     raise NotImplementedError

@@ -33,40 +33,39 @@ _loop_started = threading.Lock()
 _loop: threading.Thread | None = None
 
 
-def delivery_defer(delivery_id: int, *, delay_seconds: float = 0) -> None:
-    """Attempt the delivery ``delivery_id`` (after ``delay_seconds``), once the current
-    transaction commits."""
-    if settings.JOB_RUNNER == "procrastinate":
-        from notifications import tasks
+def defer(task: str, *, delay_seconds: float = 0, **arguments) -> None:
+    """Run the task ``task`` of ``notifications.tasks`` with ``arguments`` (after ``delay_seconds``),
+    once the current transaction commits: on PostgreSQL the job is written in that transaction."""
+    from notifications import tasks
 
-        task = tasks.deliver.configure(schedule_in={"seconds": delay_seconds}) if delay_seconds else tasks.deliver
-        task.defer(delivery_id=delivery_id)  # in the caller's transaction, through Django's connection
+    function = getattr(tasks, task)
+    if settings.JOB_RUNNER == "procrastinate":
+        configured = function.configure(schedule_in={"seconds": delay_seconds}) if delay_seconds else function
+        configured.defer(**arguments)  # through Django's connection: it commits with the change
         return
     if delay_seconds:
-        return  # the in-process loop's sweep attempts it when it is due
-    transaction.on_commit(lambda: _submit(_run_delivery, delivery_id))
+        return  # the in-process loop's sweep runs what is due (deliveries and notices keep their state)
+    transaction.on_commit(lambda: _submit(function, **arguments))
 
 
-def _run_delivery(delivery_id: int) -> None:
-    from notifications import delivery
-
-    delivery.attempt(delivery_id)
+def delivery_defer(delivery_id: int, *, delay_seconds: float = 0) -> None:
+    defer("deliver", delay_seconds=delay_seconds, delivery_id=delivery_id)
 
 
-def _submit(function, *args) -> None:
+def _submit(function, **arguments) -> None:
     global _executor
     if _executor is None:
         _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="portal-jobs")
     ensure_loop()
-    _executor.submit(_guarded, function, *args)
+    _executor.submit(_guarded, function, **arguments)
 
 
-def _guarded(function, *args) -> None:
+def _guarded(function, **arguments) -> None:
     close_old_connections()
     try:
-        function(*args)
+        function(**arguments)
     except Exception:  # a failed job must not end the runner's thread
-        logger.exception("background job %s failed", function.__name__)
+        logger.exception("background job %s failed", getattr(function, "name", function))
     finally:
         close_old_connections()
 

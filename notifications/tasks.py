@@ -1,25 +1,41 @@
-"""The background tasks: Procrastinate's on PostgreSQL (autodiscovered by its Django app), plain
-functions for the in-process runner (``notifications.jobs``)."""
+"""The background tasks: Procrastinate's on PostgreSQL (autodiscovered by its Django app), called
+as plain functions by the in-process runner (``notifications.jobs``). Each is a line: the work is
+in ``delivery``, ``mail`` and ``expiry``."""
 
 from __future__ import annotations
 
 from django.utils import timezone
 from procrastinate.contrib.django import app
 
-from notifications import delivery
+from notifications import delivery, expiry, mail
 
 
-@app.task(name="notifications.deliver", queue="webhooks", pass_context=False)
+@app.task(name="notifications.deliver", queue="notifications")
 def deliver(delivery_id: int) -> None:
     delivery.attempt(delivery_id)
 
 
+@app.task(name="notifications.notice_send", queue="notifications")
+def notice_send(notice_id: int) -> None:
+    mail.notice_send(notice_id)
+
+
 @app.periodic(cron="* * * * *", periodic_id="deliveries_sweep")
-@app.task(name="notifications.deliveries_sweep", queue="webhooks", queueing_lock="deliveries_sweep")
+@app.task(name="notifications.deliveries_sweep", queue="notifications", queueing_lock="deliveries_sweep")
 def deliveries_sweep(timestamp: int) -> None:
     delivery.sweep(timezone.now())
+    mail.sweep(timezone.now())
+
+
+@app.periodic(cron="*/15 * * * *", periodic_id="expiry_scan")
+@app.task(name="notifications.expiry_scan", queue="notifications", queueing_lock="expiry_scan")
+def expiry_scan(timestamp: int) -> None:
+    expiry.scan(timezone.now())
 
 
 def periodic_in_process() -> None:
-    """The in-process runner's loop: what the periodic tasks do on PostgreSQL."""
-    delivery.sweep(timezone.now(), run=True)
+    """The in-process runner's loop (every ``jobs.SWEEP_SECONDS``): the periodic tasks' work."""
+    now = timezone.now()
+    delivery.sweep(now)
+    mail.sweep(now)
+    expiry.scan(now)
