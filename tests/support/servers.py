@@ -73,3 +73,74 @@ def redis_available(url: str) -> bool:
         return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
     except Exception:  # noqa: BLE001 - any failure means "not available"
         return False
+
+
+@contextlib.contextmanager
+def job_worker(*, env: dict | None = None):
+    """Run the job worker (``manage.py procrastinate worker``) against the test database; yield the process."""
+    full_env = {**os.environ, "DATABASE_URL": test_database_url(), **(env or {})}
+    command = [sys.executable, "manage.py", "procrastinate", "worker"]
+    root = Path(__file__).resolve().parent.parent.parent
+    process = subprocess.Popen(command, env=full_env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+class Receiver:
+    """A webhook receiver on a free local port: records every POST (headers and body) and answers
+    ``status`` (200 unless told otherwise)."""
+
+    def __init__(self, status: int = 200):
+        import http.server
+        import threading
+
+        self.received: list[dict] = []
+        self.status = status
+        self.arrived = threading.Condition()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver.arrived:
+                    receiver.received.append({"headers": dict(self.headers.items()), "body": body})
+                    receiver.arrived.notify_all()
+                self.send_response(receiver.status)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def wait_for(self, predicate, timeout: float = 60) -> list[dict]:
+        """Wait until ``predicate(received)`` holds; return what was received."""
+        deadline = time.monotonic() + timeout
+        with self.arrived:
+            while not predicate(self.received):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        f"timed out; received {[r['headers'].get('webhook-id') for r in self.received]}"
+                    )
+                self.arrived.wait(left)
+            return list(self.received)
