@@ -121,7 +121,6 @@ INSTALLED_APPS = [
     "accounts",
     "integrations",
     "notifications",
-    "procrastinate.contrib.django",  # the job queue's tables and its worker command (docs/WEBHOOKS.md)
     "ninja",  # the management API's interactive docs: its templates and swagger-ui static files
 ]
 
@@ -190,10 +189,12 @@ if JOB_RUNNER not in {"procrastinate", "in_process"}:
     raise ImproperlyConfigured(f"JOB_RUNNER must be procrastinate or in_process, not {JOB_RUNNER!r}")
 if JOB_RUNNER == "procrastinate" and not DATABASE_IS_POSTGRESQL:
     raise ImproperlyConfigured("JOB_RUNNER=procrastinate needs PostgreSQL (DATABASE_URL)")
+if JOB_RUNNER == "procrastinate":  # the job queue's tables (migrate) and the worker command
+    INSTALLED_APPS.insert(INSTALLED_APPS.index("notifications"), "procrastinate.contrib.django")
 # Webhook destinations on private, loopback or link-local addresses are refused unless allowed
 # (a receiver inside the vendor's own network; the tests).
 WEBHOOK_ALLOW_PRIVATE_DESTINATIONS = _setting("WEBHOOK_ALLOW_PRIVATE_DESTINATIONS", env.bool, default=False)
-WEBHOOK_TIMEOUT_SECONDS = 15
+WEBHOOK_TIMEOUT_SECONDS = _setting("WEBHOOK_TIMEOUT_SECONDS", env.int, default=15)
 
 REDIS_URL = _setting("REDIS_URL", env.str, default="")
 CACHE_KEY_PREFIX = _setting("CACHE_KEY_PREFIX", env.str, default="portal")
@@ -340,6 +341,7 @@ LOGGING = {
         # Procrastinate says at every start which tasks it registered: only its warnings matter here
         "procrastinate.blueprints": {"level": "WARNING"},
         "procrastinate.periodic": {"level": "WARNING"},
+        "procrastinate.jobs": {"level": "WARNING"},  # "Deferred 1 job", from every change that defers one
     },
 }
 

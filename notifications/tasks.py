@@ -27,6 +27,14 @@ def deliveries_sweep(timestamp: int) -> None:
     mail.sweep(timezone.now())
 
 
+@app.periodic(cron="*/5 * * * *", periodic_id="stalled_jobs_retry")
+@app.task(name="notifications.stalled_jobs_retry", queue="notifications", queueing_lock="stalled_jobs_retry")
+async def stalled_jobs_retry(timestamp: int) -> None:
+    """Jobs of a worker that stopped heartbeating (killed mid-job) run again elsewhere."""
+    for job in await app.job_manager.get_stalled_jobs():
+        await app.job_manager.retry_job(job)
+
+
 @app.periodic(cron="*/15 * * * *", periodic_id="expiry_scan")
 @app.task(name="notifications.expiry_scan", queue="notifications", queueing_lock="expiry_scan")
 def expiry_scan(timestamp: int) -> None:
