@@ -60,6 +60,12 @@ def _submit(function, **arguments) -> None:
     _executor.submit(_guarded, function, **arguments)
 
 
+def wait_idle(timeout: float = 30) -> None:
+    """Wait until the in-process runner has run every job submitted so far (one thread: in order)."""
+    if _executor is not None:
+        _executor.submit(lambda: None).result(timeout)
+
+
 def _guarded(function, **arguments) -> None:
     close_old_connections()
     try:
