@@ -14,7 +14,7 @@ class AuditFilterForm(forms.Form):
     action = forms.ChoiceField(
         required=False,
         label=_("Action"),
-        choices=[
+        choices=lambda: [  # a callable: the actions sorted by their names in the reader's language
             ("", _("Any action")),
             (
                 _("Families"),
@@ -23,7 +23,7 @@ class AuditFilterForm(forms.Form):
                     for family in Action.families()
                 ],
             ),
-            (_("Actions"), sorted(Action.choices, key=lambda choice: choice[1])),
+            (_("Actions"), sorted(Action.choices, key=lambda choice: str(choice[1]))),
         ],
     )
     actor = forms.CharField(required=False, max_length=150, label=_("Who"))

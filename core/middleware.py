@@ -108,8 +108,10 @@ class NullCharacterMiddleware:
 
 
 class PageLocaleMiddleware(LocaleMiddleware):
-    """Django's ``LocaleMiddleware`` for the pages only: the agent API (``/api/``, ``/healthz``,
-    ``/.well-known/``) is a contract and always answers in English, with no ``Vary: Accept-Language``."""
+    """Django's ``LocaleMiddleware`` for the pages only. The APIs (``/api/``, ``/healthz``,
+    ``/.well-known/``) run in English whatever the thread served before; the agent API gives a call
+    that asks for German its texts in German itself, under ``translation.override``, with
+    ``Vary: Accept-Language`` (``licenses.agent_api.language``)."""
 
     _CONTRACT_PATHS = ("/api/", "/.well-known/", "/healthz")
 

@@ -7,6 +7,10 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from django.utils.translation import gettext_noop
+
+from core.translatable import Message
+
 COMPONENTS = ("mac", "cpu_id", "hostname", "product_version")
 _HEX12 = re.compile(r"^[0-9a-f]{12}$")
 _UID = re.compile(r"^[0-9a-f]{64}$")
@@ -112,6 +116,25 @@ COMPONENT_LABELS = {
     "hostname": "computer name",
     "product_version": "product version",
 }
+# What changed, a whole sentence per component (German words differ in gender): (from, to), and bare.
+_CHANGE_SENTENCES = {
+    "mac": (
+        gettext_noop("The network card's MAC address changed from %(old)s to %(new)s."),
+        gettext_noop("The network card's MAC address changed."),
+    ),
+    "cpu_id": (
+        gettext_noop("The processor id changed from %(old)s to %(new)s."),
+        gettext_noop("The processor id changed."),
+    ),
+    "hostname": (
+        gettext_noop("The computer name changed from %(old)s to %(new)s."),
+        gettext_noop("The computer name changed."),
+    ),
+    "product_version": (
+        gettext_noop("The product version changed from %(old)s to %(new)s."),
+        gettext_noop("The product version changed."),
+    ),
+}
 STRICT, TOLERANT = "strict", "tolerant"  # Organization.FingerprintPolicy's values
 
 
@@ -130,6 +153,9 @@ class Rebind:
 
     def describe(self) -> str:
         return describe_changes(self.changes)
+
+    def describe_message(self) -> Message:
+        return changes_message(self.changes)
 
 
 def fingerprint_rebind(bound: dict[str, str], presented: dict[str, str], *, policy: str) -> Rebind:
@@ -155,10 +181,15 @@ def fingerprint_rebind(bound: dict[str, str], presented: dict[str, str], *, poli
 def describe_changes(changes: dict[str, tuple[str, str]]) -> str:
     """``The computer name changed from acme-srv01 to acme-srv02.`` for each change, in the order
     of the fingerprint's components."""
+    return str(changes_message(changes))
+
+
+def changes_message(changes: dict[str, tuple[str, str]]) -> Message:
+    """``describe_changes`` as a ``Message`` (for the agent API's German verdicts)."""
     sentences = []
     for name in COMPONENTS:
         if name in changes:
             old, new = changes[name]
-            label = COMPONENT_LABELS[name]
-            sentences.append(f"The {label} changed from {old} to {new}." if old and new else f"The {label} changed.")
-    return " ".join(sentences)
+            with_values, bare = _CHANGE_SENTENCES[name]
+            sentences.append(Message(with_values, {"old": old, "new": new}) if old and new else Message(bare))
+    return Message.sentences(*sentences)

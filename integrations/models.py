@@ -6,17 +6,19 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 
 class Scope(models.TextChoices):
-    ORGANIZATIONS_READ = "organizations:read", "Read organizations"
-    ORGANIZATIONS_WRITE = "organizations:write", "Create and change organizations (vendor tokens only)"
-    KEYS_READ = "keys:read", "Read keys and their history"
-    KEYS_WRITE = "keys:write", "Issue, edit and revoke keys"
-    MACHINES_READ = "machines:read", "Read environments and machines"
-    MACHINES_WRITE = "machines:write", "Create and change environments, detach machines"
-    AUDIT_READ = "audit:read", "Read the audit log"
-    WEBHOOKS_WRITE = "webhooks:write", "Manage webhook endpoints"
+    ORGANIZATIONS_READ = "organizations:read", _("Read organizations")
+    ORGANIZATIONS_WRITE = "organizations:write", _("Create and change organizations (vendor tokens only)")
+    KEYS_READ = "keys:read", _("Read keys and their history")
+    KEYS_WRITE = "keys:write", _("Issue, edit and revoke keys")
+    MACHINES_READ = "machines:read", _("Read environments and machines")
+    MACHINES_WRITE = "machines:write", _("Create and change environments, detach machines")
+    AUDIT_READ = "audit:read", _("Read the audit log")
+    WEBHOOKS_WRITE = "webhooks:write", _("Manage webhook endpoints")
 
 
 # Scopes only a vendor token (one made by a super-admin, reaching every organization) may hold.
@@ -74,12 +76,12 @@ class APIToken(models.Model):
 
     def state_label(self, now: datetime) -> str:
         if self.revoked_at is not None:
-            return "Revoked"
+            return gettext("Revoked")
         if self.expires_at is not None and self.expires_at <= now:
-            return "Expired"
+            return gettext("Expired")
         if self.created_by_id is not None and not self.created_by.is_active:
-            return "Creator deactivated"
-        return "Active"
+            return gettext("Creator deactivated")
+        return gettext("Active")
 
     def snapshot(self) -> dict:
         return {

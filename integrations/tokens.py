@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit.services import audit_record
 from integrations.models import VENDOR_ONLY_SCOPES, APIToken, Scope
@@ -36,7 +37,7 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 def base62(number: int, length: int) -> str:
     digits = []
-    for _ in range(length):
+    for _position in range(length):
         number, digit = divmod(number, 62)
         digits.append(ALPHABET[digit])
     return "".join(reversed(digits))
@@ -107,29 +108,33 @@ def api_token_create(
     if creator is not None and not getattr(creator, "pk", None):
         creator = None
     if creator is None and expires_at is None:
-        raise ValidationError({"expires_at": "A token made at the command line needs an expiry."})
+        raise ValidationError({"expires_at": _("A token made at the command line needs an expiry.")})
     name = name.strip()
     if not name:
-        raise ValidationError({"name": "A token needs a name."})
+        raise ValidationError({"name": _("A token needs a name.")})
     if len(name) > 100:
-        raise ValidationError({"name": "A token's name has at most 100 characters."})
+        raise ValidationError({"name": _("A token's name has at most 100 characters.")})
     if creator is not None and not may_create_tokens(creator, organization):
-        raise PermissionDenied("Only super-admins and the organization's admins make its API tokens.")
+        raise PermissionDenied(_("Only super-admins and the organization's admins make its API tokens."))
     scopes = sorted(set(scopes))
     if not scopes:
-        raise ValidationError({"scopes": "Choose at least one scope."})
+        raise ValidationError({"scopes": _("Choose at least one scope.")})
     unknown = [scope for scope in scopes if scope not in Scope.values]
     if unknown:
-        raise ValidationError({"scopes": f"Unknown scope {', '.join(unknown)}."})
+        raise ValidationError({"scopes": _("Unknown scope %(scopes)s.") % {"scopes": ", ".join(unknown)}})
     refused = set(scopes) - scopes_allowed(creator, organization)
     if refused:
-        raise ValidationError({"scopes": f"{', '.join(sorted(refused))}: only a vendor token may have it."})
+        raise ValidationError(
+            {"scopes": _("%(scopes)s: only a vendor token may have it.") % {"scopes": ", ".join(sorted(refused))}}
+        )
     now = timezone.now()
     if expires_at is not None:
         if expires_at <= now:
-            raise ValidationError({"expires_at": "The expiry is in the past."})
+            raise ValidationError({"expires_at": _("The expiry is in the past.")})
         if expires_at > now + timedelta(days=MAX_EXPIRY_DAYS):
-            raise ValidationError({"expires_at": f"A token expires within {MAX_EXPIRY_DAYS} days."})
+            raise ValidationError(
+                {"expires_at": _("A token expires within %(days)d days.") % {"days": MAX_EXPIRY_DAYS}}
+            )
     text = token_generate()
     token = APIToken.objects.create(
         name=name,
@@ -148,7 +153,7 @@ def api_token_create(
 def api_token_revoke(*, token: APIToken, actor) -> APIToken:
     token = APIToken.objects.select_for_update().get(pk=token.pk)
     if token.revoked_at is not None:
-        raise ValidationError("This token is already revoked.")
+        raise ValidationError(_("This token is already revoked."))
     token.revoked_at = timezone.now()
     token.revoked_by = actor if getattr(actor, "pk", None) else None
     token.save(update_fields=["revoked_at", "revoked_by"])

@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from core.pages import form_add_service_errors, page_of, secret_response
@@ -42,7 +43,7 @@ def _context(request, organization, form, **extra) -> dict:
 
 def _tokens_page(request, organization):
     if not may_create_tokens(request.user, organization):
-        raise PermissionDenied("Only super-admins and the organization's admins manage its API tokens.")
+        raise PermissionDenied(_("Only super-admins and the organization's admins manage its API tokens."))
     template = "integrations/vendor_api_tokens.html" if organization is None else "integrations/api_tokens.html"
     allowed = scopes_allowed(request.user, organization)
     if request.method != "POST":
@@ -88,10 +89,10 @@ def api_token_revoke_view(request, token_id: int):
     else:
         organization_for_user(request.user, organization.slug)  # 404 for another organization's
     if not may_create_tokens(request.user, organization):
-        raise PermissionDenied("Only the organization's admins revoke its API tokens.")
+        raise PermissionDenied(_("Only the organization's admins revoke its API tokens."))
     try:
         api_token_revoke(token=token, actor=request.user)
-        messages.success(request, f"The token {token.name} is revoked.")
+        messages.success(request, _("The token %(name)s is revoked.") % {"name": token.name})
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     if organization is None:

@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from audit.services import actor_label
+from core.translatable import Message
 from environments.fingerprint import (
     HARDWARE_COMPONENTS,
     STRICT,
@@ -52,6 +54,11 @@ class Code(models.TextChoices):
     DEACTIVATED = "DEACTIVATED"
 
 
+LICENSE_VALID = gettext_noop("License valid.")
+LICENSE_VALID_UNTIL = gettext_noop("License valid until %(ends)s UTC.")
+ANOTHER_ORGANIZATION = gettext_noop("This machine is registered to another organization.")
+
+
 class Action(models.TextChoices):
     ACTIVATE = "activate"
     VALIDATE = "validate"
@@ -60,10 +67,24 @@ class Action(models.TextChoices):
 
 @dataclass
 class Verdict:
+    """A verdict: its ``code`` (the contract) and ``detail``, its English text for a person.
+    ``message`` is that text as a ``Message`` where it has values; a detail without values is its
+    own msgid. ``translated_detail()`` gives it in the active language."""
+
     code: str
     detail: str
     changed: list[str] = field(default_factory=list)
     is_move: bool = False
+    message: Message | None = None
+
+    @classmethod
+    def of(cls, code: str, message: Message, **kwargs) -> Verdict:
+        return cls(code, str(message), message=message, **kwargs)
+
+    def translated_detail(self) -> str:
+        if self.message is not None:
+            return self.message.translated()
+        return gettext(self.detail) if self.detail else ""
 
     @property
     def valid(self) -> bool:
@@ -195,12 +216,27 @@ class LicenseKey(models.Model):
     @property
     def banner(self) -> str | None:
         """The text an agent shows its users while this key is in use (``license.banner``), or None."""
+        message = self.banner_message
+        return None if message is None else str(message)
+
+    @property
+    def banner_message(self) -> Message | None:
+        """``banner`` as a ``Message``, for an agent that asks in German and for the trial page."""
         if self.kind != Kind.TRIAL:
             return None
-        ends = f" until {self.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if self.expires_at else ""
-        return (
-            "Trial license: for evaluation and stopgap use only, not for production; "
-            f"paid-edition features{ends}. Renew the subscription to keep them."
+        if self.expires_at is None:
+            return Message(
+                gettext_noop(
+                    "Trial license: for evaluation and stopgap use only, not for production; "
+                    "paid-edition features. Renew the subscription to keep them."
+                )
+            )
+        return Message(
+            gettext_noop(
+                "Trial license: for evaluation and stopgap use only, not for production; "
+                "paid-edition features until %(ends)s UTC. Renew the subscription to keep them."
+            ),
+            {"ends": self.expires_at.astimezone(UTC)},
         )
 
     @property
@@ -257,28 +293,39 @@ class LicenseKey(models.Model):
         """
         organization = self.organization
         if self.status == self.Status.REVOKED:
-            return Verdict(Code.REVOKED, "This license key was revoked.")
+            return Verdict(Code.REVOKED, gettext_noop("This license key was revoked."))
         if self.status == self.Status.INACTIVE:
-            return Verdict(Code.SUSPENDED, "This license key is inactive.")
+            return Verdict(Code.SUSPENDED, gettext_noop("This license key is inactive."))
         if organization.is_suspended:
-            return Verdict(Code.SUSPENDED, f"The organization {organization.name} is suspended.")
+            message = Message(gettext_noop("The organization %(name)s is suspended."), {"name": organization.name})
+            return Verdict.of(Code.SUSPENDED, message)
         if self.expires_at is not None and self.expires_at <= now:
-            return Verdict(Code.EXPIRED, f"This license key expired at {self.expires_at:%Y-%m-%d %H:%M} UTC.")
-        if self.kind in (Kind.MACHINE, Kind.TEMPORARY) and not organization.subscription_active(now):
-            return Verdict(Code.SUBSCRIPTION_EXPIRED, f"The subscription of {organization.name} is not active.")
-        if self.environment_id is not None and not self.environment.is_usable:
-            return Verdict(
-                Code.ENVIRONMENT_DISABLED, f"The environment {self.environment.name} is {self.environment.status}."
+            message = Message(
+                gettext_noop("This license key expired at %(ends)s UTC."), {"ends": self.expires_at.astimezone(UTC)}
             )
+            return Verdict.of(Code.EXPIRED, message)
+        if self.kind in (Kind.MACHINE, Kind.TEMPORARY) and not organization.subscription_active(now):
+            message = Message(gettext_noop("The subscription of %(name)s is not active."), {"name": organization.name})
+            return Verdict.of(Code.SUBSCRIPTION_EXPIRED, message)
+        if self.environment_id is not None and not self.environment.is_usable:
+            environment = self.environment
+            message = Message(
+                gettext_noop("The environment %(name)s is deleted.")
+                if environment.deleted_at is not None
+                else gettext_noop("The environment %(name)s is disabled."),
+                {"name": environment.name},
+            )
+            return Verdict.of(Code.ENVIRONMENT_DISABLED, message)
         if machine is not None and machine.organization_id not in (None, organization.pk):
-            return Verdict(Code.ORGANIZATION_MISMATCH, "This machine is registered to another organization.")
+            return Verdict(Code.ORGANIZATION_MISMATCH, ANOTHER_ORGANIZATION)
         if self.kind == Kind.TEMPORARY:
             if machine is None or machine.organization_id != organization.pk or not machine_registered(machine):
-                return Verdict(
-                    Code.MACHINE_NOT_REGISTERED,
-                    f"A temporary key works only on a registered machine of {organization.name}.",
+                message = Message(
+                    gettext_noop("A temporary key works only on a registered machine of %(name)s."),
+                    {"name": organization.name},
                 )
-            return Verdict(Code.VALID, self._valid_detail(now))
+                return Verdict.of(Code.MACHINE_NOT_REGISTERED, message)
+            return self._valid(now)
         is_move = False
         if self.machine_id is None and action == Action.ACTIVATE:
             is_move = (
@@ -287,51 +334,61 @@ class LicenseKey(models.Model):
                 and self.last_machine_uid != uid
             )
             if is_move and recent_moves(self) >= organization.transfer_limit:
-                return Verdict(
-                    Code.TRANSFER_LIMIT,
-                    f"This key has moved to another machine {organization.transfer_limit} times "
-                    f"in {TRANSFER_WINDOW.days} days.",
+                message = Message(
+                    gettext_noop("This key has moved to another machine %(count)d times in %(days)d days."),
+                    {"count": organization.transfer_limit, "days": TRANSFER_WINDOW.days},
                 )
+                return Verdict.of(Code.TRANSFER_LIMIT, message)
         if self.machine_id is not None and self.machine.uid != uid:
             changed = changed_components(self.machine.components, fingerprint) if fingerprint else []
-            return Verdict(Code.FINGERPRINT_MISMATCH, self._mismatch_detail(fingerprint), changed=changed)
+            return Verdict.of(Code.FINGERPRINT_MISMATCH, self._mismatch_message(fingerprint), changed=changed)
         if self.kind == Kind.SERVER and fingerprint is not None and fingerprint.hostname != self.machine_name.lower():
-            return Verdict(
-                Code.FINGERPRINT_MISMATCH,
-                f"This server key is for the computer {self.machine_name}, and this computer's name is "
-                f"{fingerprint.hostname}. Ask your administrator for a server key for {fingerprint.hostname}.",
-                changed=["hostname"],
+            message = Message(
+                gettext_noop(
+                    "This server key is for the computer %(key_host)s, and this computer's name is %(host)s. "
+                    "Ask your administrator for a server key for %(host)s."
+                ),
+                {"key_host": self.machine_name, "host": fingerprint.hostname},
             )
+            return Verdict.of(Code.FINGERPRINT_MISMATCH, message, changed=["hostname"])
         if self.machine_id is None and action == Action.VALIDATE:
-            return Verdict(Code.NOT_ACTIVATED, "This license key is not activated on any machine.")
-        return Verdict(Code.VALID, self._valid_detail(now), is_move=is_move)
+            return Verdict(Code.NOT_ACTIVATED, gettext_noop("This license key is not activated on any machine."))
+        return self._valid(now, is_move=is_move)
 
-    def _mismatch_detail(self, fingerprint: Fingerprint | None) -> str:
+    def _mismatch_message(self, fingerprint: Fingerprint | None) -> Message:
         """FINGERPRINT_MISMATCH for a person: what changed, from what to what, and the next step."""
         bound = self.machine
-        next_step = (
-            "To use the key here, deactivate it on the old machine first, or ask your administrator to "
-            "detach the old machine in the portal (Machines tab)."
+        next_step = Message(
+            gettext_noop(
+                "To use the key here, deactivate it on the old machine first, or ask your administrator to "
+                "detach the old machine in the portal (Machines tab)."
+            )
         )
         rebind = (
             fingerprint_rebind(bound.components, fingerprint.as_components(), policy=STRICT) if fingerprint else None
         )
         hardware = [name for name in HARDWARE_COMPONENTS if rebind and name in rebind.changes]
-        where = f" ({bound.hostname or bound.name})" if (bound.hostname or bound.name) else ""
+        where = bound.hostname or bound.name
+        elsewhere = (
+            Message(gettext_noop("This license key is activated on another machine (%(machine)s)."), {"machine": where})
+            if where
+            else Message(gettext_noop("This license key is activated on another machine."))
+        )
         if rebind is None or not rebind.changes:
-            return f"This license key is activated on another machine{where}. {next_step}"
+            return Message.sentences(elsewhere, next_step)
         if len(hardware) > 1:
-            return f"This license key is activated on another machine{where}. {rebind.describe()} {next_step}"
-        return f"{rebind.describe()} This key is bound to the machine as it was. {next_step}"
+            return Message.sentences(elsewhere, rebind.describe_message(), next_step)
+        as_it_was = Message(gettext_noop("This key is bound to the machine as it was."))
+        return Message.sentences(rebind.describe_message(), as_it_was, next_step)
 
-    def _valid_detail(self, now: datetime) -> str:
+    def _valid(self, now: datetime, *, is_move: bool = False) -> Verdict:
         ends = self.effective_expires_at
         if ends is None:
-            return "License valid."
+            return Verdict(Code.VALID, LICENSE_VALID, is_move=is_move)
         if ends.tzinfo is not UTC:
             ends = ends.astimezone(UTC)
-        # ``isoformat`` for ``%Y-%m-%d %H:%M``: on every valid verdict, and strftime costs twice as much.
-        return f"License valid until {ends.isoformat(' ', 'minutes')[:16]} UTC."
+        message = Message(LICENSE_VALID_UNTIL, {"ends": ends})
+        return Verdict(Code.VALID, str(message), is_move=is_move, message=message)
 
 
 def registered_machine_filter(organization) -> Q:

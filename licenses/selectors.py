@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.http import Http404
+from django.utils.translation import gettext, ngettext
 
 from core.pages import uuid_prefix
 from environments.models import Environment, Machine
@@ -150,12 +151,16 @@ def latest_trial_key(organization: Organization) -> LicenseKey | None:
 
 
 def trial_banner_text(license_key: LicenseKey, now: datetime) -> str:
-    """The banner an agent running on a trial key shows its users (``LicenseKey.banner``), and the days left."""
+    """The banner an agent running on a trial key shows its users (``LicenseKey.banner``), in the page's
+    language (an agent that asks in German gets the same), and the days left."""
     ends = license_key.effective_expires_at
     days = max(0, (ends - now).days) if ends else 0
     if license_key.state_label(now) != LicenseKey.Status.ACTIVE.label:  # both in the language shown
-        return f"Trial license of {license_key.organization.name} has ended. Contact your vendor to renew."
-    return f"{license_key.banner} ({days} day{'s' if days != 1 else ''} left)"
+        return gettext("Trial license of %(name)s has ended. Contact your vendor to renew.") % {
+            "name": license_key.organization.name
+        }
+    left = ngettext("(%(days)d day left)", "(%(days)d days left)", days) % {"days": days}
+    return f"{license_key.banner_message.translated()} {left}"
 
 
 # The dashboard -------------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import formats
+from django.utils.translation import gettext
 
 from audit.services import actor_label, audit_record
 from licenses.models import Kind, LicenseKey, StopgapGrant
@@ -55,11 +57,11 @@ def stopgap_refusal(organization: Organization) -> str | None:
     allowance = stopgap_allowance(organization)
     if allowance.available:
         return None
-    return (
-        f"{organization.name} has already had its stopgap (trial) key for this subscription period "
-        f"(one per period, counted since {allowance.window_starts_at:%Y-%m-%d}). "
+    return gettext(
+        "%(name)s has already had its stopgap (trial) key for this subscription period "
+        "(one per period, counted since %(since)s). "
         "Renew the subscription, or ask the vendor's super-admin to grant another stopgap key."
-    )
+    ) % {"name": organization.name, "since": formats.date_format(allowance.window_starts_at, "SHORT_DATE_FORMAT")}
 
 
 def stopgap_require(organization: Organization) -> None:
@@ -73,7 +75,7 @@ def stopgap_require(organization: Organization) -> None:
 def stopgap_grant(*, organization: Organization, actor, reason: str = "") -> StopgapGrant:
     """Allow ``organization`` one more stopgap key in its current subscription period (super-admins)."""
     if actor is not None and not getattr(actor, "is_super_admin", False):
-        raise ValidationError("Only super-admins grant another stopgap key.")
+        raise ValidationError(gettext("Only super-admins grant another stopgap key."))
     organization = Organization.objects.select_for_update().get(pk=organization.pk)
     before = stopgap_allowance(organization)
     grant = StopgapGrant.objects.create(

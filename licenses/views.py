@@ -482,5 +482,5 @@ def manual_activation(request):
             if outcome.verdict.valid:
                 context = {"form": ManualActivationForm(), "outcome": outcome, "machine_uid": data["machine_uid"]}
                 return secret_response(request, "licenses/manual_activation.html", context)
-            form.add_error(None, f"{outcome.verdict.detail} ({outcome.verdict.code})")
+            form.add_error(None, f"{outcome.verdict.translated_detail()} ({outcome.verdict.code})")
     return render(request, "licenses/manual_activation.html", {"form": form}, status=400 if form.errors else 200)

@@ -25,7 +25,7 @@ def organization_tabs(user, organization: Organization) -> list[tuple[str, str, 
         tabs.append(("trial", _("Trial key"), reverse("trial_key", args=[slug])))
     tabs.append(("audit", _("Audit"), reverse("organization_audit", args=[slug])))
     if user.is_super_admin or (user.role == user.Role.ORG_ADMIN and user.organization_id == organization.pk):
-        tabs.append(("api_tokens", "API tokens", reverse("organization_api_tokens", args=[slug])))
+        tabs.append(("api_tokens", _("API tokens"), reverse("organization_api_tokens", args=[slug])))
     return tabs
 
 

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper
+from django.utils.translation import gettext_noop
 
 from audit.services import AGENT, audit_record
 from environments.fingerprint import Fingerprint
@@ -31,6 +32,7 @@ from licenses.agent_api.binding import bind, components, lock_or_create_machine,
 from licenses.agent_api.trail import history, refused
 from licenses.bindings import key_release
 from licenses.models import (
+    ANOTHER_ORGANIZATION,
     Action,
     ActivationEvent,
     Code,
@@ -42,6 +44,8 @@ from licenses.models import (
 )
 from licenses.services import digest_of, license_find
 from organizations.models import Organization
+
+NO_SUCH_KEY = gettext_noop("No such license key.")
 
 
 @dataclass
@@ -250,7 +254,7 @@ def license_validate(
     now = now_utc()
     license_key, machine = agent_lookup(digest_of(key_text), uid, prefetch)
     if license_key is None:
-        return AgentOutcome(Verdict(Code.NOT_FOUND, "No such license key."), now=now)
+        return AgentOutcome(Verdict(Code.NOT_FOUND, NO_SUCH_KEY), now=now)
     verdict = _verdict(license_key, Action.VALIDATE, uid, fingerprint, machine, now)
     if not verdict.valid:
         refused(license_key, uid, verdict, now)
@@ -340,7 +344,7 @@ def _activation(*, key_text, uid, fingerprint, machine_name, actor, manual) -> A
     license_key = license_find(key_text, for_update=True)
     now = now_utc()
     if license_key is None:
-        return AgentOutcome(Verdict(Code.NOT_FOUND, "No such license key."), now=now)
+        return AgentOutcome(Verdict(Code.NOT_FOUND, NO_SUCH_KEY), now=now)
     machine = _machine_for(license_key, uid, for_update=True)
     verdict = _verdict(license_key, Action.ACTIVATE, uid, fingerprint, machine, now)
     if verdict.code == Code.FINGERPRINT_MISMATCH and not manual:
@@ -355,7 +359,7 @@ def _activation(*, key_text, uid, fingerprint, machine_name, actor, manual) -> A
     if license_key.is_bindable:
         machine = machine or lock_or_create_machine(uid, fingerprint, machine_name, now)  # locked either way
         if machine.organization_id not in (None, license_key.organization_id):
-            verdict = Verdict(Code.ORGANIZATION_MISMATCH, "This machine is registered to another organization.")
+            verdict = Verdict(Code.ORGANIZATION_MISMATCH, ANOTHER_ORGANIZATION)
             refused(license_key, uid, verdict, now, actor=actor)
             return AgentOutcome(verdict, license_key, now=now)
         bind(license_key, machine, fingerprint, machine_name, verdict, actor=actor, manual=manual, now=now)
@@ -381,7 +385,7 @@ def license_deactivate(*, key_text: str, uid: str, fingerprint: Fingerprint) -> 
     license_key = license_find(key_text, for_update=True)
     now = now_utc()  # after the lock: see _activation
     if license_key is None:
-        return AgentOutcome(Verdict(Code.NOT_FOUND, "No such license key."), now=now)
+        return AgentOutcome(Verdict(Code.NOT_FOUND, NO_SUCH_KEY), now=now)
     machine = _machine_for(license_key, uid)
     verdict = _verdict(license_key, Action.DEACTIVATE, uid, fingerprint, machine, now)
     if not verdict.valid:
@@ -399,7 +403,7 @@ def license_deactivate(*, key_text: str, uid: str, fingerprint: Fingerprint) -> 
             before=before,
             after=license_key.snapshot(),
         )
-        detail = "This machine's activation was released; the key can be activated again."
+        detail = gettext_noop("This machine's activation was released; the key can be activated again.")
     else:
-        detail = "This key was not activated on this machine; nothing changed."
+        detail = gettext_noop("This key was not activated on this machine; nothing changed.")
     return AgentOutcome(Verdict(Code.DEACTIVATED, detail), license_key, now=now)

@@ -15,15 +15,18 @@ import re
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, OperationalError, connection, connections
 from django.http import HttpResponse, JsonResponse
+from django.utils.translation import gettext_noop
 from django.views.decorators.csrf import csrf_exempt
 
 from core import ratelimit
 from core.errors import error_response
 from core.time import rfc3339
+from core.translatable import Message
 from environments.fingerprint import CONTROL_CHARACTER, FingerprintError, fingerprint_parse
 from licenses import keyformat, signing
 from licenses.agent_api import state_cache
 from licenses.agent_api.flow import AgentOutcome, license_activate, license_deactivate, license_validate
+from licenses.agent_api.language import GERMAN, mark_language, requested_language, text_in, verdict_in_german
 from licenses.models import Code
 from licenses.openapi import openapi_document
 
@@ -32,6 +35,11 @@ logger = logging.getLogger(__name__)
 MAX_BODY = 16 * 1024
 MAX_DEPTH = 32  # AGENT_PROTOCOL.md 1.1: a body nested deeper is refused
 _NONCE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# The protocol errors' details (msgids: they follow Accept-Language, see ``language``).
+_TOO_LARGE = Message(gettext_noop("The body is larger than %(limit)d bytes."), {"limit": MAX_BODY})
+_UNAVAILABLE = gettext_noop("The license service is unavailable; retry later.")
+_INTERNAL_ERROR = gettext_noop("An internal error occurred.")
+_USE_GET = gettext_noop("Use GET.")
 
 
 class BadRequest(Exception):
@@ -85,16 +93,16 @@ def signed_json(data: dict, status: int = 200) -> HttpResponse:
 def _parse_request(request) -> dict:
     content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
     if content_type != "application/json":
-        raise _Refusal(415, "UNSUPPORTED_MEDIA_TYPE", "Send the body as Content-Type: application/json.")
+        raise _Refusal(415, "UNSUPPORTED_MEDIA_TYPE", gettext_noop("Send the body as Content-Type: application/json."))
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
     if declared > MAX_BODY:
-        raise _Refusal(413, "TOO_LARGE", f"The body is larger than {MAX_BODY} bytes.")
+        raise _Refusal(413, "TOO_LARGE", _TOO_LARGE)
     raw = _body(request, declared)
     if len(raw) > MAX_BODY:
-        raise _Refusal(413, "TOO_LARGE", f"The body is larger than {MAX_BODY} bytes.")
+        raise _Refusal(413, "TOO_LARGE", _TOO_LARGE)
     try:
         data = json.loads(raw.decode("utf-8"))
     except RecursionError:
@@ -120,7 +128,9 @@ def _body(request, declared: int) -> bytes:
     if declared or "chunked" not in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
         return request.read(MAX_BODY + 1)
     if not request.META.get("wsgi.input_terminated"):
-        raise _Refusal(411, "LENGTH_REQUIRED", "Send the body with a Content-Length header (not chunked).")
+        raise _Refusal(
+            411, "LENGTH_REQUIRED", gettext_noop("Send the body with a Content-Length header (not chunked).")
+        )
     return request.META["wsgi.input"].read(MAX_BODY + 1)
 
 
@@ -162,8 +172,10 @@ def _fields(data: dict) -> tuple[str, object, str | None, str]:
 
 
 class _Refusal(Exception):
-    def __init__(self, status: int, code: str, detail: str, headers: dict | None = None):
-        super().__init__(detail)
+    """A protocol error; its ``detail`` is a ``Message`` or a msgid (it follows ``Accept-Language``)."""
+
+    def __init__(self, status: int, code: str, detail: Message | str, headers: dict | None = None):
+        super().__init__(str(detail))
         self.status, self.code, self.detail, self.headers = status, code, detail, headers
 
 
@@ -193,7 +205,7 @@ def _rate_check(request, digest: str, route: tuple[str, str] | None, uid: str) -
         raise _Refusal(
             429,
             "RATE_LIMITED",
-            f"Too many requests; retry in {retry_after} seconds.",
+            Message(gettext_noop("Too many requests; retry in %(seconds)s seconds."), {"seconds": retry_after}),
             {"Retry-After": str(retry_after)},
         )
     return prefetch
@@ -219,24 +231,28 @@ def json_errors(view):
         try:
             return view(request, *args, **kwargs)
         except _Refusal as refusal:
-            return error_response(refusal.status, refusal.code, refusal.detail, refusal.headers)
-        except BadRequest as error:
+            return _error(request, refusal.status, refusal.code, refusal.detail, refusal.headers)
+        except BadRequest as error:  # which field is malformed, for the agent's developer: English
             return error_response(400, "BAD_REQUEST", str(error))
         except (OperationalError, InterfaceError) as error:
             logger.warning("database unavailable: %s", type(error).__name__)
             _close_broken_connection()
-            return error_response(
-                503, "UNAVAILABLE", "The license service is unavailable; retry later.", {"Retry-After": "5"}
-            )
+            return _error(request, 503, "UNAVAILABLE", _UNAVAILABLE, {"Retry-After": "5"})
         except DatabaseError:
             logger.exception("database error in the agent API")
             _close_broken_connection()
-            return error_response(500, "INTERNAL_ERROR", "An internal error occurred.")
+            return _error(request, 500, "INTERNAL_ERROR", _INTERNAL_ERROR)
         except Exception:
             logger.exception("bug in the agent API")
-            return error_response(500, "INTERNAL_ERROR", "An internal error occurred.")
+            return _error(request, 500, "INTERNAL_ERROR", _INTERNAL_ERROR)
 
     return wrapper
+
+
+def _error(request, status: int, code: str, detail: Message | str, headers: dict | None = None):
+    """A protocol error whose ``detail`` follows the call's ``Accept-Language``."""
+    language = requested_language(request)
+    return mark_language(error_response(status, code, text_in(detail, language), headers), language)
 
 
 def _close_broken_connection() -> None:
@@ -275,7 +291,8 @@ def agent_endpoint(service):
     @json_errors
     def view(request):
         if request.method != "POST":
-            return error_response(405, "METHOD_NOT_ALLOWED", "Use POST.", {"Allow": "POST"})
+            return _error(request, 405, "METHOD_NOT_ALLOWED", gettext_noop("Use POST."), {"Allow": "POST"})
+        language = requested_language(request)  # None without the header: English, nothing to do
         data = _parse_request(request)
         key, fingerprint, nonce, machine_name = _fields(data)
         digest, route = keyformat.key_digest(key), keyformat.key_route(key)
@@ -285,7 +302,10 @@ def agent_endpoint(service):
         )
         if outcome.license_key is None and route is not None:
             _count_guess(request)
-        return signed_json(_verdict_body(outcome, fingerprint.uid, nonce, digest))
+        body = _verdict_body(outcome, fingerprint.uid, nonce, digest)
+        if language == GERMAN:
+            verdict_in_german(body, outcome)  # before signing: the signature covers the German text
+        return mark_language(signed_json(body), language)
 
     return view
 
@@ -312,7 +332,7 @@ def _public_get(builder, max_age: int):
     @json_errors
     def view(request):
         if request.method not in ("GET", "HEAD"):
-            return error_response(405, "METHOD_NOT_ALLOWED", "Use GET.", {"Allow": "GET, HEAD"})
+            return _error(request, 405, "METHOD_NOT_ALLOWED", _USE_GET, {"Allow": "GET, HEAD"})
         response = JsonResponse(builder(request))
         response["Cache-Control"] = f"public, max-age={max_age}"
         return response
@@ -327,7 +347,8 @@ openapi = _public_get(lambda request: openapi_document(request.build_absolute_ur
 @csrf_exempt
 @json_errors
 def route_not_found(request, path=""):
-    return error_response(404, "NOT_FOUND_ROUTE", f"No API endpoint at {request.path}.")
+    message = Message(gettext_noop("No API endpoint at %(path)s."), {"path": request.path})
+    return _error(request, 404, "NOT_FOUND_ROUTE", message)
 
 
 def _select_one() -> None:
@@ -344,7 +365,7 @@ def healthz(request):
     the database dropped is replaced and the query run once more, so only a database that is down
     fails the probe. GET and HEAD only (TRACE and the rest answer 405)."""
     if request.method not in ("GET", "HEAD"):
-        return error_response(405, "METHOD_NOT_ALLOWED", "Use GET.", {"Allow": "GET, HEAD"})
+        return _error(request, 405, "METHOD_NOT_ALLOWED", _USE_GET, {"Allow": "GET, HEAD"})
     on_a_live_connection(_select_one)
     response = JsonResponse({"status": "ok"})
     response["Cache-Control"] = "no-store"

@@ -38,6 +38,7 @@ def main_pages(world) -> dict[str, str]:
         "people": "/people/",
         "invite": "/people/invite/",
         "two-factor": "/accounts/two-factor/",
+        "api tokens": f"{acme}/api-tokens/",
     }
 
 
@@ -50,10 +51,10 @@ SUPER_ADMIN_PAGES = {
     "suspend": "/organizations/acme/status/",
     "machine claims": "/machine-claims/",
     "single sign-on": "/people/single-sign-on/",
+    "vendor api tokens": "/api-tokens/",
 }
 
-# Words of the portal's English pages that a German page never shows (outside names, codes and
-# the audit log's action names, which stay as recorded).
+# Words of the portal's English pages that a German page never shows (outside names and codes).
 ENGLISH = re.compile(
     r"\b(Dashboard|Organizations?|Machines|Keys?|Environments?|Description|Requested by|Sign (in|out)|"
     r"Search|Filter|Clear|Cancel|Save|Actions?|Issued|Expires|Bound to|Time left|Ends|People|Invite|"
@@ -84,18 +85,9 @@ def english_left(html: str, allowed: set[str]) -> list[str]:
 
 
 def _allowed(world) -> set[str]:
-    """Names from the data (organizations, environments, users, descriptions) and audit action names."""
-    from audit.models import Action
-
+    """Names from the data (organizations, environments, users, descriptions, audit objects)."""
     names = {"Acme Corp", "Globex", "Production", "Agent 1", "acme-srv01", "Licensing portal"}
-    names |= {str(label) for label in Action.labels}
     names |= {event.object_repr for event in AuditEvent.objects.all() if event.object_repr}
-    # Not yet translated: the stopgap refusal of licenses/stopgaps.py (another change is editing it).
-    from django.utils.html import escape
-
-    from licenses.stopgaps import stopgap_refusal
-
-    names |= {escape(stopgap_refusal(world.acme) or "")} - {""}
     return names
 
 
@@ -202,12 +194,12 @@ def _template_messages() -> set[tuple[str, str]]:
 
 
 def _python_messages() -> set[tuple[str, str]]:
-    """(context, msgid) of every gettext call with a literal in the portal's Python (not the agent API)."""
+    """(context, msgid) of every gettext call with a literal in the portal's Python."""
     found = set()
     base = Path(settings.BASE_DIR)
-    for app in ("accounts", "audit", "core", "environments", "licenses", "organizations"):
+    for app in ("accounts", "audit", "core", "environments", "licenses", "organizations", "integrations"):
         for path in (base / app).rglob("*.py"):
-            if "migrations" in path.parts or "agent_api" in path.parts:
+            if "migrations" in path.parts:
                 continue
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.Call) and getattr(node.func, "id", None) in _PYTHON_CALLS:
