@@ -10,26 +10,25 @@ from audit.models import Action
 from core.pages import DateInput
 
 
+def action_choices() -> list:
+    """Any action, each family, then every action sorted by its name in the reader's language."""
+    families = [
+        (family, format_lazy(_("Any {} action"), family[:-1].replace("_", " "))) for family in Action.families()
+    ]
+    actions = sorted(((value, str(label)) for value, label in Action.choices), key=lambda choice: choice[1])
+    return [("", _("Any action")), (_("Families"), families), (_("Actions"), actions)]
+
+
 class AuditFilterForm(forms.Form):
-    action = forms.ChoiceField(
-        required=False,
-        label=_("Action"),
-        choices=lambda: [  # a callable: the actions sorted by their names in the reader's language
-            ("", _("Any action")),
-            (
-                _("Families"),
-                [
-                    (family, format_lazy(_("Any {} action"), family[:-1].replace("_", " ")))
-                    for family in Action.families()
-                ],
-            ),
-            (_("Actions"), sorted(Action.choices, key=lambda choice: str(choice[1]))),
-        ],
-    )
+    action = forms.ChoiceField(required=False, label=_("Action"))
     actor = forms.CharField(required=False, max_length=150, label=_("Who"))
     object = forms.CharField(required=False, max_length=200, label=_("Object"), help_text=_("Id or name"))
     since = forms.DateField(required=False, widget=DateInput(), label=_("From (UTC)"))
     until = forms.DateField(required=False, widget=DateInput(), label=_("To (UTC)"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["action"].choices = action_choices()
 
     def clean(self):
         data = super().clean()

@@ -81,3 +81,16 @@ def test_the_log_sorts_newest_or_oldest_first(world):
     assert newest_first == sorted(newest_first, reverse=True) and len(newest_first) > 2
     assert times("time") == sorted(newest_first)
     assert 'aria-label="Time, sorted descending"' in client.get("/organizations/acme/audit/").content.decode()
+
+
+def test_a_german_reader_sees_german_action_names_and_the_stored_code_stays(world):
+    user = world.users["org_admin"]
+    user.language = "de"
+    user.save(update_fields=["language"])
+    html = world.client("org_admin").get("/organizations/acme/audit/").content.decode()
+    assert "Schlüssel ausgestellt</span>" in html and "Key issued</span>" not in html
+    assert 'title="license.issue"' in html  # the code, as stored
+    assert '<option value="license.revoke">Schlüssel widerrufen</option>' in html  # the filter too
+    assert AuditEvent.objects.filter(action="license.issue").exists()
+    english = world.client("co_admin").get("/organizations/acme/audit/").content.decode()
+    assert "Key issued</span>" in english

@@ -223,20 +223,3 @@ def test_every_marked_string_has_a_german_translation_in_the_compiled_catalogue(
             missing.append((context, msgid))
     assert sorted(missing) == []
     assert len(_template_messages()) > 300  # the extraction itself works
-
-
-def test_the_agent_api_stays_english_after_a_german_page(world):
-    """The protocol is a contract: the same answer whatever the Accept-Language, and no Vary on it,
-    even on a thread that has just served a German page."""
-    from tests.conftest import Agent
-
-    german(world.client("org_admin")).get("/")
-    english = Agent().call("validate", world.globex_text)
-    agent = Agent(client=Client(HTTP_ACCEPT_LANGUAGE="de"))
-    response = agent.call("validate", world.globex_text)
-
-    def without_time(body: dict) -> dict:  # the server's time may tick between the two calls
-        return {name: value for name, value in body.items() if name != "time"}
-
-    assert without_time(response.json()) == without_time(english.json())
-    assert "Content-Language" not in response and "Accept-Language" not in response.get("Vary", "")
