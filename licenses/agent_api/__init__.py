@@ -6,6 +6,7 @@
 - ``sql``: the hot path's statements, as literal SQL (PostgreSQL); the ORM does everything else.
 - ``seen``: "last seen" and the unchanged re-activations' history, coalesced.
 - ``state_cache``: the verdict inputs cached in Redis, and their invalidation.
+- ``language``: the texts in German for a call whose ``Accept-Language`` asks (English costs nothing).
 
 The Django and redis-py internals this package relies on, each pinned by
 ``tests/api/test_internals.py`` (a Django or redis-py upgrade that changes one fails there):

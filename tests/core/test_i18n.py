@@ -64,9 +64,7 @@ ENGLISH = re.compile(
 
 
 def visible_text(html: str) -> str:
-    """The text a reader sees: no tags, scripts, attribute values, <code> or <time> contents, nor the
-    preview of the banner agents show (the agent's own English text)."""
-    html = re.sub(r'<p class="banner-preview".*?</p>', " ", html, flags=re.S)
+    """The text a reader sees: no tags, scripts, attribute values, <code> or <time> contents."""
     html = re.sub(r"<(script|style|code|pre|time|title)\b.*?</\1>", " ", html, flags=re.S)
     html = re.sub(r"<[^>]+>", " ", html)
     return re.sub(r"\s+", " ", html)
@@ -223,3 +221,17 @@ def test_every_marked_string_has_a_german_translation_in_the_compiled_catalogue(
             missing.append((context, msgid))
     assert sorted(missing) == []
     assert len(_template_messages()) > 300  # the extraction itself works
+
+
+def test_the_trial_pages_banner_preview_follows_the_page(world):
+    """The banner agents show, previewed on the trial page, as an agent asking in that language gets it."""
+    banner = re.compile(r'<p class="banner-preview" data-testid="trial-banner">(.*?)</p>', re.S)
+    german_html = german(world.client("org_admin")).get("/organizations/acme/trial/").content.decode()
+    english_html = world.client("org_admin").get("/organizations/acme/trial/").content.decode()
+    assert re.match(
+        r"Testlizenz: .* bis \d\d\.\d\d\.\d{4} \d\d:\d\d UTC\. .* \(noch \d+ Tage?\)$", banner.search(german_html)[1]
+    )
+    assert re.match(
+        r"Trial license: .* until \d{4}-\d\d-\d\d \d\d:\d\d UTC\. .* \(\d+ days? left\)$",
+        banner.search(english_html)[1],
+    )
