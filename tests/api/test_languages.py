@@ -123,3 +123,14 @@ def test_without_the_header_the_api_stays_english_after_a_german_page(world):
     # and the page after the German call is still German, the one after that English
     assert '<html lang="de">' in german_page.get("/").content.decode()
     assert '<html lang="en">' in world.client("org_admin").get("/").content.decode()
+
+
+def test_the_valid_verdicts_english_is_its_message_in_english(machine_key, trial_key):
+    """The hot path writes a valid verdict's English as an f-string; it must say what its msgid says."""
+    from licenses.agent_api.flow import now_utc
+    from licenses.models import LicenseKey
+
+    for issued in (machine_key, trial_key):
+        key = LicenseKey.objects.get(public_id=issued["id"])
+        verdict = key._valid(now_utc())
+        assert verdict.detail_message is not None and verdict.detail == str(verdict.detail_message)

@@ -235,3 +235,17 @@ def test_the_trial_pages_banner_preview_follows_the_page(world):
         r"Trial license: .* until \d{4}-\d\d-\d\d \d\d:\d\d UTC\. .* \(\d+ days? left\)$",
         banner.search(english_html)[1],
     )
+
+
+def test_the_read_only_notes_are_german_for_a_co_admin(world):
+    """What a co-admin sees instead of the buttons: who issues machine keys, temporary keys read-only."""
+    client = german(world.client("co_admin"))
+    pages = {
+        "licenses": ("/organizations/acme/licenses/", "Maschinenschlüssel stellen die Admins von Acme Corp"),
+        "temporary keys": ("/organizations/acme/temporary-keys/", "Temporäre Schlüssel stellen Super-Admins für"),
+        "temporary key": (f"/keys/{world.temporary_key.public_id}/", "Temporäre Schlüssel stellen Super-Admins aus"),
+    }
+    for name, (url, note) in pages.items():
+        html = client.get(url).content.decode()
+        assert note in html, name
+        assert english_left(html, _allowed(world)) == [], name

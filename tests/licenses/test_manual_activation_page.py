@@ -125,3 +125,19 @@ def test_an_online_token_keeps_the_lease(world, settings):
         jwt.decode(verdict["activation"], options={"verify_signature": False})["exp"], UTC
     )
     assert abs(lifetime - timezone.now() - timedelta(days=settings.LICENSE_TOKEN_LEASE_DAYS)) < timedelta(minutes=5)
+
+
+def test_a_german_reader_gets_the_verdict_in_german_and_its_code(world):
+    from licenses.services import license_issue
+
+    _, text = license_issue(
+        organization=world.acme, kind=Kind.MACHINE, actor=world.users["org_admin"], environment=world.production
+    )
+    client = world.client("co_admin")
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "de"
+    done = client.post("/activate/", {"license_key": text, "machine_uid": "cd" * 32}).content.decode()
+    assert "Lizenz gültig bis " in done and "License valid" not in done
+    assert "Der Code gilt bis <strong>" in done and "dem Ende des Abonnements von Acme Corp" in done
+    refused = client.post("/activate/", {"license_key": text, "machine_uid": "ef" * 32}).content.decode()
+    assert "Dieser Lizenzschlüssel ist auf einer anderen Maschine aktiviert" in refused
+    assert "(FINGERPRINT_MISMATCH)" in refused
