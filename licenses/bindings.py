@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from audit.services import audit_record
 from environments.models import Environment, Machine, MachineClaim
@@ -42,7 +43,10 @@ def environment_set_status(*, environment: Environment, actor, status: str) -> E
         if environment.deleted_at is not None:
             if environment_name_taken(environment.organization, environment.name, exclude_pk=environment.pk):
                 raise ValidationError(
-                    {"name": f"Another environment is named {environment.name}: rename it before re-attaching."}
+                    {
+                        "name": gettext("Another environment is named %(name)s: rename it before re-attaching.")
+                        % {"name": environment.name}
+                    }
                 )
             environment.deleted_at = None
             action = "environment.reattach"
@@ -117,7 +121,7 @@ def machine_claim_settle(*, claim: MachineClaim, actor, release: bool) -> Machin
     claimant's agent can then activate) or reject the claim. Recorded in both organizations' logs."""
     claim = MachineClaim.objects.select_for_update().select_related("machine", "claimant", "holder").get(pk=claim.pk)
     if claim.status != MachineClaim.Status.OPEN:
-        raise ValidationError("This claim is already settled.")
+        raise ValidationError(gettext("This claim is already settled."))
     machine = claim.machine
     still_held = machine.organization_id == claim.holder_id
     if release and still_held:
