@@ -49,6 +49,7 @@ class Agent:
         timeout: float = 10.0,
         max_attempts: int = 4,
         sleep: Callable[[float], None] | None = None,
+        language: str | None = None,
     ) -> None:
         self.state_file = StateFile(state_path or default_state_path())
         self.portal_url = normalize_portal_url(portal_url) if portal_url else None
@@ -59,6 +60,8 @@ class Agent:
         self._client_options = {"timeout": timeout, "max_attempts": max_attempts}
         if sleep is not None:
             self._client_options["sleep"] = sleep
+        if language:  # the portal's details and banner in this language (en, de); the codes never change
+            self._client_options["language"] = language
         self._lock = threading.RLock()
         self._cpu_id_cache: tuple[str, list[str]] | None = None
 

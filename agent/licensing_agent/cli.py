@@ -81,6 +81,11 @@ def _add_common(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
     parser.add_argument(
         "--hostname", default=default("LICENSING_AGENT_HOSTNAME"), help="override the hostname"
     )
+    parser.add_argument(
+        "--language",
+        default=default("LICENSING_AGENT_LANGUAGE"),
+        help="the language of the portal's messages (en, de; sent as Accept-Language)",
+    )
     parser.add_argument("--timeout", type=float, default=default(None, 10.0), help="HTTP timeout, seconds")
     parser.add_argument("--json", action="store_true", default=default(None, False), help="print JSON")
 
@@ -108,6 +113,7 @@ def _run(argv: Sequence[str] | None) -> int:
             cpu_id=args.cpu_id,
             hostname=args.hostname,
             timeout=args.timeout,
+            language=args.language,
         )
         return COMMANDS[args.command](agent, args, out)
     except TokenError as error:

@@ -161,6 +161,7 @@ class PortalClient:
         max_wait: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         nonce: Callable[[], str] = new_nonce,
+        language: str | None = None,
     ) -> None:
         self.portal_url = normalize_portal_url(portal_url)
         self.keys = keys
@@ -172,6 +173,7 @@ class PortalClient:
         self.max_wait = max_wait
         self.sleep = sleep
         self.nonce = nonce
+        self.language = language  # sent as Accept-Language: the portal's texts follow it (en, de)
 
     # --- the three calls ---------------------------------------------------------------------
 
@@ -293,6 +295,8 @@ class PortalClient:
             request = urllib.request.Request(self.portal_url + path, data=data, method=method)
             request.add_header("Accept", "application/json")
             request.add_header("User-Agent", USER_AGENT)
+            if self.language:
+                request.add_header("Accept-Language", self.language)
             if data is not None:
                 request.add_header("Content-Type", "application/json")
             retry_after: float | None = None

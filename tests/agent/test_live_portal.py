@@ -330,3 +330,16 @@ def test_the_command_line_against_the_portal(portal, machine_key, tmp_path):
     assert run("inspect", machine_key["key"]).returncode == 0
     assert run("activate", "LP1M-typo").returncode == 1
     assert run("validate", "--portal", "not a url").returncode == 2
+
+
+def test_an_agent_that_asks_for_german_trusts_the_german_verdict(machine_key, trial_key, portal, make_agent):
+    """The signature covers the German text: the agent verifies it as any other."""
+    status = make_agent(portal, language="de").activate(machine_key["key"])
+    assert (status.licensed, status.code, status.connection) == (True, "VALID", "portal"), status
+    assert status.detail.startswith("Lizenz gültig bis ")
+    trial = make_agent(portal, state="trial.json", hostname="trial-box", language="de").activate(trial_key["key"])
+    assert trial.code == "VALID" and trial.banner.startswith("Testlizenz: nur zur Evaluierung")
+    english = make_agent(portal, state="english.json", hostname="other-box").activate(trial_key["key"])
+    assert english.code == "FINGERPRINT_MISMATCH" and english.detail.startswith(
+        "The computer name changed from trial-box to other-box."
+    )
