@@ -210,8 +210,8 @@ def delivery_resend(*, actor, delivery: Delivery) -> Delivery:
         raise ValidationError(_("The endpoint is disabled: enable it before sending again."))
     now = timezone.now()
     with transaction.atomic():
-        delivery = Delivery.objects.select_for_update(of=("self",)).select_related("event", "endpoint").get(
-            pk=delivery.pk
+        delivery = (
+            Delivery.objects.select_for_update(of=("self",)).select_related("event", "endpoint").get(pk=delivery.pk)
         )
         before = {"status": delivery.status, "attempts": delivery.attempts}
         delivery.status, delivery.next_attempt_at = Delivery.Status.PENDING, now
