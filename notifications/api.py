@@ -4,12 +4,10 @@ too. A vendor token reaches every endpoint (vendor-wide or any organization's); 
 token its organization's only (others answer 404, as none). Mounted on ``integrations.api.api`` by
 ``licensing_portal.urls`` (the management API, below this app, does not import it)."""
 
-from __future__ import annotations
-
 import uuid
 from typing import Annotated, Literal
 
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from ninja.params.functions import Path
 from pydantic import Field
 
@@ -207,7 +205,7 @@ def webhook_endpoint_patch(request, endpoint_id: EndpointRef, payload: EndpointP
 def webhook_endpoint_delete(request, endpoint_id: EndpointRef):
     caller = caller_with(request, Scope.WEBHOOKS_WRITE)
     endpoint_delete(actor=caller.actor, endpoint=_endpoint_for(caller, endpoint_id))
-    return 204, None
+    return Status(204, None)
 
 
 @router.get(

@@ -172,7 +172,8 @@ def endpoint_update(*, actor, endpoint: WebhookEndpoint, **changes) -> WebhookEn
         description=changes.get("description", endpoint.description),
     )
     with transaction.atomic():
-        endpoint = WebhookEndpoint.objects.select_for_update().select_related("organization").get(pk=endpoint.pk)
+        locked = WebhookEndpoint.objects.select_for_update(of=("self",)).select_related("organization")
+        endpoint = locked.get(pk=endpoint.pk)
         before = endpoint_snapshot(endpoint)
         enabling = bool(changes.get("enabled", endpoint.enabled)) and not endpoint.enabled
         endpoint.url, endpoint.events = url, events

@@ -55,7 +55,7 @@ def _list_url(organization) -> str:
 
 
 def _detail(request, endpoint, **extra):
-    context = _context(
+    return _context(
         request,
         endpoint.organization,
         endpoint=endpoint,
@@ -63,7 +63,6 @@ def _detail(request, endpoint, **extra):
         list_url=_list_url(endpoint.organization),
         **extra,
     )
-    return context
 
 
 @login_required
