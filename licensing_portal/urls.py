@@ -6,6 +6,9 @@ from core.admin import admin_site
 from integrations.api import api as management_api
 from integrations.api import route_not_found as management_route_not_found
 from licenses.agent_api import views as api
+from notifications.api import router as webhooks_router
+
+management_api.add_router("", webhooks_router)
 
 api_patterns = [
     path("api/manage/v1/", management_api.urls),
@@ -29,6 +32,7 @@ urlpatterns = [
     path("", include("licenses.urls")),
     path("", include("audit.urls")),
     path("", include("integrations.urls")),
+    path("", include("notifications.urls")),
 ]
 
 # Outside /api/ the error pages are HTML (templates/404.html, 500.html); the API answers JSON itself.

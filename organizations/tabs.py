@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from notifications.selectors import may_manage_endpoints
 from organizations.models import Organization
 from organizations.selectors import may_request_trial
 
@@ -26,6 +27,8 @@ def organization_tabs(user, organization: Organization) -> list[tuple[str, str, 
     tabs.append(("audit", _("Audit"), reverse("organization_audit", args=[slug])))
     if user.is_super_admin or (user.role == user.Role.ORG_ADMIN and user.organization_id == organization.pk):
         tabs.append(("api_tokens", _("API tokens"), reverse("organization_api_tokens", args=[slug])))
+    if may_manage_endpoints(user, organization):
+        tabs.append(("webhooks", _("Webhooks"), reverse("organization_webhooks", args=[slug])))
     return tabs
 
 
