@@ -127,7 +127,7 @@ INSTALLED_APPS = [
 # Called with an organization's uuid on every audited change of its data (audit.services.audit_record).
 AUDIT_CHANGE_HOOKS = ["licenses.agent_api.state_cache.organization_changed"]
 # Called with every AuditEvent as it is written, in its transaction: the webhook events' source.
-AUDIT_EVENT_HOOKS = ["notifications.services.audit_event_published"]
+AUDIT_EVENT_HOOKS = ["notifications.services.audit_event_published", "notifications.mail.audit_event_mailed"]
 
 MIDDLEWARE = [
     "core.middleware.RequestContextMiddleware",

@@ -249,7 +249,7 @@ def _record(delivery: Delivery, *, status, excerpt, error, duration_ms, now) -> 
 
 def endpoint_disable(endpoint: WebhookEndpoint, reason: str) -> None:
     """The portal stops delivering to ``endpoint`` (410, or 5 days of failures): audited, its
-    waiting deliveries failed, its creator told by e-mail."""
+    waiting deliveries failed, its creator told by e-mail (``mail.audit_event_mailed`` reads the audit event)."""
     with transaction.atomic():
         endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
         if not endpoint.enabled:
