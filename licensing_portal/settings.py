@@ -194,6 +194,9 @@ if JOB_RUNNER == "procrastinate":  # the job queue's tables (migrate) and the wo
 # Webhook destinations on private, loopback or link-local addresses are refused unless allowed
 # (a receiver inside the vendor's own network; the tests).
 WEBHOOK_ALLOW_PRIVATE_DESTINATIONS = _setting("WEBHOOK_ALLOW_PRIVATE_DESTINATIONS", env.bool, default=False)
+# The portal's address for links in mails that jobs send (no request to build them from), e.g.
+# https://licenses.example.com; else the first of ALLOWED_HOSTS.
+PORTAL_URL = _setting("PORTAL_URL", env.str, default="")
 WEBHOOK_TIMEOUT_SECONDS = _setting("WEBHOOK_TIMEOUT_SECONDS", env.int, default=15)
 
 REDIS_URL = _setting("REDIS_URL", env.str, default="")
