@@ -59,6 +59,17 @@ def _super_admins_sign_in_without_a_second_factor(settings):
     settings.TWO_FACTOR_REQUIRED_FOR_SUPER_ADMINS = False
 
 
+@pytest.fixture(autouse=True)
+def _each_test_starts_in_english():
+    """Django keeps the language a German page activated on its thread (as a worker thread does between
+    requests); code a test runs outside a request (``str(Total(...))``) must not read the last test's."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
 def pytest_collection_modifyitems(config, items):
     if connection.vendor != "postgresql":
         skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL); CI runs it")
