@@ -69,7 +69,7 @@ def event_types_for(audit_event) -> list[str]:
     after = audit_event.after or {}
     if event_type == "license.activated" and after.get("move"):
         return ["license.moved"]
-    if audit_event.action == "license.issue" and after.get("kind") == "stopgap":
+    if audit_event.action == "license.issue" and after.get("kind") == "trial":
         return ["license.created", "trial.requested"]
     return [event_type]
 
