@@ -5,7 +5,8 @@ Kept beside the API it describes; tests check every endpoint's answers against i
 
 from __future__ import annotations
 
-from licenses.models import Code, Kind
+from licenses.models import Kind
+from licenses.verdicts import Code
 
 # At least one character that Python's str.strip() keeps (it also strips \x1c-\x1f and \x85).
 NOT_BLANK = "[^\\s\\u001c-\\u001f\\u0085]"

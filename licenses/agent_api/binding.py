@@ -13,7 +13,8 @@ from environments.models import Machine
 from licenses.agent_api import seen, state_cache
 from licenses.agent_api.trail import history
 from licenses.bindings import key_release
-from licenses.models import ActivationEvent, Code, Kind, LicenseKey, Verdict
+from licenses.models import ActivationEvent, Kind, LicenseKey
+from licenses.verdicts import Code, Verdict
 
 
 def components(fingerprint: Fingerprint | None) -> dict[str, str]:

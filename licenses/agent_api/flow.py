@@ -31,18 +31,9 @@ from licenses.agent_api import seen, sql, state_cache
 from licenses.agent_api.binding import bind, components, lock_or_create_machine, machine_changes, rebind
 from licenses.agent_api.trail import history, refused
 from licenses.bindings import key_release
-from licenses.models import (
-    ANOTHER_ORGANIZATION,
-    Action,
-    ActivationEvent,
-    Code,
-    Kind,
-    LicenseKey,
-    Verdict,
-    moves_in_last_30_days,
-    registered_machine_filter,
-)
+from licenses.models import ActivationEvent, Kind, LicenseKey, moves_in_last_30_days, registered_machine_filter
 from licenses.services import digest_of, license_find
+from licenses.verdicts import ANOTHER_ORGANIZATION, Action, Code, Verdict
 from organizations.models import Organization
 
 NO_SUCH_KEY = gettext_noop("No such license key.")

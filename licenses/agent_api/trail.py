@@ -10,7 +10,8 @@ from django.db import connection
 from audit.services import AGENT, actor_label
 from core.context import current_ip
 from licenses.agent_api import seen, sql
-from licenses.models import ActivationEvent, LicenseKey, Verdict
+from licenses.models import ActivationEvent, LicenseKey
+from licenses.verdicts import Verdict
 
 
 def history(license_key, *, event, uid, now, code="", detail="", is_move=False, actor=AGENT, ip="") -> None:

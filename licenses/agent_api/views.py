@@ -27,8 +27,8 @@ from licenses import keyformat, signing
 from licenses.agent_api import state_cache
 from licenses.agent_api.flow import AgentOutcome, license_activate, license_deactivate, license_validate
 from licenses.agent_api.language import GERMAN, mark_language, requested_language, text_in, verdict_in_german
-from licenses.models import Code
 from licenses.openapi import openapi_document
+from licenses.verdicts import Code
 
 logger = logging.getLogger(__name__)
 
