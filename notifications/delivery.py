@@ -3,8 +3,11 @@
 One attempt (``attempt``): the delivery's row is claimed in a short transaction (locked with
 ``SKIP LOCKED``, its attempt counted, ``next_attempt_at`` pushed a lease ahead), then the POST is
 made outside any transaction, then the outcome is written. Two workers never attempt one delivery
-at once; a worker that dies mid-attempt leaves the claim to run out, and the sweep defers it again:
-deliveries are at least once, and every attempt of an event carries the same ``webhook-id``.
+at once; a worker that dies mid-attempt leaves the claim to run out: its job, run again by
+Procrastinate's stalled-job recovery (``tasks.stalled_jobs_retry``), defers itself to the lease's
+end and makes the attempt then; and the sweep defers every delivery left due. A second job meeting a running claim
+does the same, and finds the delivery done. Deliveries are at least once, and every attempt of an
+event carries the same ``webhook-id``.
 
 The body is the same bytes on every attempt: ``{"type", "timestamp" (the event's time), "data"}``.
 
@@ -170,6 +173,11 @@ def _claim(delivery_id: int, now: datetime) -> Delivery | None:
         if delivery is None:
             return None  # done, gone, or another worker holds it
         if delivery.next_attempt_at is not None and delivery.next_attempt_at > now + timedelta(seconds=1):
+            if _claim_running(delivery):
+                # Claimed by an attempt still running, or by a worker that died (this job may be its
+                # job, run again by Procrastinate's stalled-job recovery): look again when the lease
+                # ends, when the delivery is done, scheduled, or free to claim.
+                jobs.delivery_defer(delivery.pk, delay_seconds=(delivery.next_attempt_at - now).total_seconds() + 1)
             return None  # not due: a second job for it (the sweep's, a re-send's) or its claim still runs
         if not delivery.endpoint.enabled:
             delivery.status, delivery.error = Delivery.Status.FAILED, "The endpoint is disabled."
@@ -178,8 +186,15 @@ def _claim(delivery_id: int, now: datetime) -> Delivery | None:
         delivery.attempts += 1
         delivery.last_attempt_at = now
         delivery.next_attempt_at = now + timedelta(seconds=lease_seconds())
-        delivery.save(update_fields=["attempts", "last_attempt_at", "next_attempt_at"])
+        delivery.duration_ms = None  # the claim's mark: no outcome recorded yet
+        delivery.save(update_fields=["attempts", "last_attempt_at", "next_attempt_at", "duration_ms"])
         return delivery
+
+
+def _claim_running(delivery: Delivery) -> bool:
+    """Whether ``next_attempt_at`` is a claim's lease (an attempt without its outcome) rather than a
+    scheduled retry."""
+    return delivery.last_attempt_at is not None and delivery.duration_ms is None
 
 
 def attempt(delivery_id: int) -> None:

@@ -17,7 +17,9 @@ from licenses import signing
 
 
 def secret_bytes(secret: str) -> bytes:
-    return base64.b64decode(secret.removeprefix("whsec_"))
+    """The HMAC key of a ``whsec_…`` secret; padding added as the reference library does, so that a
+    secret pasted without its ``=`` signs as the receiver's library expects."""
+    return base64.b64decode(secret.removeprefix("whsec_") + "==")
 
 
 def signed_content(webhook_id: str, timestamp: int, body: bytes) -> bytes:

@@ -4,6 +4,7 @@ in ``delivery``, ``mail`` and ``expiry``."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.utils import timezone
 from procrastinate.contrib.django import app
 
@@ -27,11 +28,17 @@ def deliveries_sweep(timestamp: int) -> None:
     mail.sweep(timezone.now())
 
 
-@app.periodic(cron="*/5 * * * *", periodic_id="stalled_jobs_retry")
+def _stalled_worker_timeout() -> float:
+    """Seconds without a heartbeat after which a worker is dead: the workers' own option
+    (``PROCRASTINATE_WORKER_DEFAULTS``, Procrastinate's default 30 s)."""
+    return float((getattr(settings, "PROCRASTINATE_WORKER_DEFAULTS", None) or {}).get("stalled_worker_timeout", 30))
+
+
+@app.periodic(cron=getattr(settings, "JOB_STALLED_RETRY_CRON", "*/5 * * * *"), periodic_id="stalled_jobs_retry")
 @app.task(name="notifications.stalled_jobs_retry", queue="notifications", queueing_lock="stalled_jobs_retry")
 async def stalled_jobs_retry(timestamp: int) -> None:
     """Jobs of a worker that stopped heartbeating (killed mid-job) run again elsewhere."""
-    for job in await app.job_manager.get_stalled_jobs():
+    for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=_stalled_worker_timeout()):
         await app.job_manager.retry_job(job)
 
 

@@ -84,6 +84,49 @@ def test_a_worker_killed_mid_delivery_loses_nothing(local_receivers):
         assert item.status == "succeeded" and item.attempts == 2
 
 
+def _hang_first(receiver, release: threading.Event) -> None:
+    """The receiver's first request waits for ``release`` (the worker is killed meanwhile)."""
+    handler = receiver.server.RequestHandlerClass
+    answer = handler.do_POST
+
+    def first_hangs(self):
+        if not receiver.received:
+            receiver.received.append({"headers": dict(self.headers.items()), "body": b"", "hung": True})
+            with receiver.arrived:
+                receiver.arrived.notify_all()
+            release.wait(30)
+            return
+        answer(self)
+
+    handler.do_POST = first_hangs
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_next_worker_makes_a_killed_workers_delivery_by_itself(local_receivers):
+    """No sweep called by the test: Procrastinate's stalled-job recovery runs the killed worker's job
+    again (short heartbeat periods, tests/notifications/fast_worker_settings.py); the job meets the
+    dead claim, defers itself to the lease's end, and delivers then with the same webhook-id."""
+    env = {**WORKER_ENV, "DJANGO_SETTINGS_MODULE": "tests.notifications.fast_worker_settings"}
+    organization = Organization.objects.get(slug=command("create_organization", "Initech")["slug"])
+    release = threading.Event()
+    with Receiver() as receiver:
+        _hang_first(receiver, release)
+        WebhookEndpoint.objects.create(url=receiver.url, events=["*"], secret=new_secret())
+        (delivery_id,) = _publish(organization)
+        with job_worker(env=env) as first:
+            receiver.wait_for(lambda got: len(got) == 1)
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+        release.set()
+        killed_at = time.monotonic()
+        with job_worker(env=env):
+            received = receiver.wait_for(lambda got: len(got) == 2, timeout=45)
+        assert time.monotonic() - killed_at < delivery.lease_seconds() + 20  # the lease, not the sweep's minutes
+    assert received[0]["headers"]["webhook-id"] == received[1]["headers"]["webhook-id"]
+    _wait(lambda: Delivery.objects.get(pk=delivery_id).status == "succeeded", timeout=10)
+    assert Delivery.objects.get(pk=delivery_id).attempts == 2
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_make_each_delivery_once(local_receivers):
     organization = Organization.objects.get(slug=command("create_organization", "Initech")["slug"])
