@@ -16,9 +16,10 @@ from audit.models import AuditEvent
 from environments.models import Environment, Machine, MachineClaim
 from integrations.models import APIToken
 from licenses.models import LicenseKey, StopgapGrant
+from notifications.models import Delivery, WebhookEndpoint
 from organizations.models import Organization
 from tests.conftest import ROLES
-from tests.security.test_page_access import PAGES
+from tests.security.test_page_access import PAGES, acme_delivery, acme_endpoint
 
 ALLOWED, FORBIDDEN, MISSING = "allowed", 403, 404
 MANAGERS = {"super_admin": ALLOWED, "org_admin": ALLOWED, "co_admin": ALLOWED, "outsider": MISSING, "partner": MISSING}
@@ -174,6 +175,27 @@ ACTIONS = {
     ),
     "vendor_api_tokens": (lambda w: "/api-tokens/", lambda w: {"name": "crm", "scopes": ["keys:read"]}, SUPER_ONLY),
     "api_token_revoke": (lambda w: f"/api-tokens/{w.acme_token.pk}/revoke/", lambda w: {}, ORG_ADMINS),
+    "vendor_webhook_create": (
+        lambda w: "/webhooks/new/",
+        lambda w: {"url": "https://93.184.215.14/h", "all_events": "on"},
+        SUPER_ONLY,
+    ),
+    "organization_webhook_create": (
+        lambda w: "/organizations/acme/webhooks/new/",
+        lambda w: {"url": "https://93.184.215.14/h", "all_events": "on"},
+        MANAGERS,
+    ),
+    "webhook_edit": (
+        lambda w: f"/webhooks/{acme_endpoint(w).uuid}/edit/",
+        lambda w: {"url": "https://93.184.215.14/other", "events": ["license.revoked"]},
+        MANAGERS,
+    ),
+    "webhook_delete": (lambda w: f"/webhooks/{acme_endpoint(w).uuid}/delete/", lambda w: {"confirm": "yes"}, MANAGERS),
+    "webhook_delivery_resend": (
+        lambda w: f"/webhooks/deliveries/{acme_delivery(w).pk}/resend/",
+        lambda w: {},
+        MANAGERS,
+    ),
 }
 # URL names that change nothing or belong to Django's own, separately tested flows.
 NOT_ACTIONS = {"logout", "login", "password_reset", "password_reset_done", "password_reset_confirm"}
@@ -197,6 +219,7 @@ def world(world):
     outcome = license_activate(key_text=world.globex_text, uid=fingerprint.uid, fingerprint=fingerprint)
     world.globex_machine = outcome.machine
     world.claim = machine_claim_file(organization=world.acme, actor=None, uid=fingerprint.uid)
+    acme_endpoint(world)  # before ``state()`` is taken: its first use makes it
     world.acme_token, _text = api_token_create(
         actor=world.users["org_admin"], name="acme-ci", scopes=["keys:read"], organization=world.acme
     )
@@ -219,6 +242,8 @@ def state() -> tuple:
         AuditEvent.objects.exclude(action__in=["access.denied", "license.reveal"]).count(),
         StopgapGrant.objects.count(),
         list(APIToken.objects.order_by("pk").values_list("name", "revoked_at")),
+        list(WebhookEndpoint.objects.order_by("pk").values_list("url", "events", "enabled")),
+        list(Delivery.objects.order_by("pk").values_list("status", "attempts", "next_attempt_at")),
     )
 
 

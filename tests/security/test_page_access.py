@@ -31,6 +31,25 @@ EVERYONE = {"super_admin": OK, "org_admin": OK, "co_admin": OK, "outsider": OK, 
 # The people pages: super-admins, and each organization's admin for their own organization.
 PEOPLE = {"super_admin": OK, "org_admin": OK, "co_admin": FORBIDDEN, "outsider": OK, "partner": FORBIDDEN}
 
+
+def acme_endpoint(w):
+    """Acme's webhook endpoint (made on first use), with one delivery in its log."""
+    from notifications.models import Delivery, Event, WebhookEndpoint
+    from notifications.services import new_secret
+
+    endpoint, made = WebhookEndpoint.objects.get_or_create(
+        organization=w.acme, url="https://hooks.acme.example/portal", defaults={"events": ["*"], "secret": new_secret()}
+    )
+    if made:
+        event = Event.objects.create(type="organization.updated", organization=w.acme, data={"slug": "acme"})
+        Delivery.objects.create(event=event, endpoint=endpoint, status=Delivery.Status.FAILED, attempts=10)
+    return endpoint
+
+
+def acme_delivery(w):
+    return acme_endpoint(w).deliveries.get()
+
+
 PAGES = {
     "dashboard": (lambda w: "/", EVERYONE),
     "organization list": (
@@ -59,6 +78,13 @@ PAGES = {
     "revoke key (confirm)": (lambda w: f"/keys/{w.machine_key.public_id}/revoke/", MANAGERS),
     "API tokens tab": (lambda w: "/organizations/acme/api-tokens/", {**MANAGERS, "co_admin": FORBIDDEN}),
     "vendor API tokens": (lambda w: "/api-tokens/", SUPER_ONLY),
+    "vendor webhooks": (lambda w: "/webhooks/", SUPER_ONLY),
+    "new vendor webhook": (lambda w: "/webhooks/new/", SUPER_ONLY),
+    "webhooks tab": (lambda w: "/organizations/acme/webhooks/", MANAGERS),
+    "new webhook of an organization": (lambda w: "/organizations/acme/webhooks/new/", MANAGERS),
+    "webhook endpoint and its deliveries": (lambda w: f"/webhooks/{acme_endpoint(w).uuid}/", MANAGERS),
+    "edit webhook endpoint": (lambda w: f"/webhooks/{acme_endpoint(w).uuid}/edit/", MANAGERS),
+    "delete webhook endpoint (confirm)": (lambda w: f"/webhooks/{acme_endpoint(w).uuid}/delete/", MANAGERS),
     "temporary keys tab": (lambda w: "/organizations/acme/temporary-keys/", MANAGERS),  # read-only for admins
     "temporary key history": (lambda w: f"/keys/{w.temporary_key.public_id}/", MANAGERS),
     "revoke temporary key (confirm)": (lambda w: f"/keys/{w.temporary_key.public_id}/revoke/", SUPER_ONLY_IN_ORG),
