@@ -13,7 +13,7 @@ from pydantic import Field
 
 from core.time import rfc3339
 from integrations.api.auth import caller_with, organization_for
-from integrations.api.errors import APIError
+from integrations.api.errors import APIError, patch_changes
 from integrations.api.idempotency import idempotent
 from integrations.api.pagination import PageParams, paginate
 from integrations.api.schemas import ERRORS, Strict
@@ -191,10 +191,7 @@ def webhook_endpoint_show(request, endpoint_id: EndpointRef):
 def webhook_endpoint_patch(request, endpoint_id: EndpointRef, payload: EndpointPatch):
     caller = caller_with(request, Scope.WEBHOOKS_WRITE)
     endpoint = _endpoint_for(caller, endpoint_id)
-    changes = payload.model_dump(exclude_unset=True)
-    nulls = [name for name, value in changes.items() if value is None]
-    if nulls:
-        raise APIError(400, "These fields cannot be null.", fields={name: ["Cannot be null."] for name in nulls})
+    changes = patch_changes(payload)
     endpoint = endpoint_update(actor=caller.actor, endpoint=endpoint, **changes)
     return endpoint_representation(endpoint)
 

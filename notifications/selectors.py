@@ -10,8 +10,11 @@ from __future__ import annotations
 import uuid
 
 from django.http import Http404
+from django.utils.translation import gettext_lazy as _
 
 from notifications.models import Delivery, WebhookEndpoint
+
+NOT_A_MANAGER = _("Only super-admins and the organization's admins and co-admins manage its webhooks.")
 
 
 def may_manage_endpoints(user, organization) -> bool:

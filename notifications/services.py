@@ -19,7 +19,7 @@ from audit.services import audit_record
 from notifications import catalogue, jobs
 from notifications.delivery import destination_check
 from notifications.models import Delivery, Event, WebhookEndpoint
-from notifications.selectors import may_manage_endpoints
+from notifications.selectors import NOT_A_MANAGER, may_manage_endpoints
 
 
 def event_publish(*, event_type: str, organization, data: dict) -> Event | None:
@@ -120,7 +120,7 @@ def endpoint_validate(*, url: str, events: list[str], description: str = "") -> 
 def _permission_check(actor, organization) -> None:
     """A person acting (not a token, whose reach the API checked) must manage these endpoints."""
     if getattr(actor, "pk", None) and not may_manage_endpoints(actor, organization):
-        raise PermissionDenied(_("Only super-admins and the organization's admins manage its webhooks."))
+        raise PermissionDenied(NOT_A_MANAGER)
 
 
 def endpoint_create(

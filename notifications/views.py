@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from core.pages import form_add_service_errors, page_of, secret_response
 from notifications.forms import EndpointForm
 from notifications.selectors import (
+    NOT_A_MANAGER,
     deliveries_of,
     delivery_for_user,
     endpoint_for_user,
@@ -37,7 +38,7 @@ def _organization_or_vendor(request, slug: str | None):
         return None
     organization = organization_for_user(request.user, slug)
     if not may_manage_endpoints(request.user, organization):
-        raise PermissionDenied(_("Only the organization's admins manage its webhooks."))
+        raise PermissionDenied(NOT_A_MANAGER)
     return organization
 
 

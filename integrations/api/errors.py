@@ -38,6 +38,15 @@ class APIError(Exception):
         self.headers = headers or {}
 
 
+def patch_changes(payload) -> dict:
+    """The fields a PATCH body sets; 400 naming each one sent as null (none of them may be)."""
+    changes = payload.model_dump(exclude_unset=True)
+    nulls = [name for name, value in changes.items() if value is None]
+    if nulls:
+        raise APIError(400, "These fields cannot be null.", fields={name: ["Cannot be null."] for name in nulls})
+    return changes
+
+
 def error_answer(status: int, detail: str, *, code: str = "", fields: dict | None = None, headers=None):
     body = {"code": code or CODES.get(status, "ERROR"), "detail": detail}
     if fields:

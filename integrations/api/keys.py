@@ -9,7 +9,7 @@ from ninja import Query, Router
 from environments.models import Environment
 from integrations import representations
 from integrations.api.auth import caller_with, organization_for
-from integrations.api.errors import APIError
+from integrations.api.errors import APIError, patch_changes
 from integrations.api.idempotency import idempotent
 from integrations.api.pagination import PageParams, paginate
 from integrations.api.schemas import (
@@ -125,10 +125,7 @@ def key_show(request, key_id: KeyRef):
 def key_patch(request, key_id: KeyRef, payload: KeyPatch):
     caller = caller_with(request, Scope.KEYS_WRITE)
     license_key = _key_for(caller, key_id)
-    fields = payload.model_dump(exclude_unset=True)
-    nulls = [name for name, value in fields.items() if value is None]
-    if nulls:
-        raise APIError(400, "These fields cannot be null.", fields={name: ["Cannot be null."] for name in nulls})
+    fields = patch_changes(payload)
     current_day = None
     if license_key.expires_at is not None:  # valid through the day before its end (00:00Z)
         current_day = (license_key.expires_at.astimezone(UTC) - timedelta(days=1)).date()

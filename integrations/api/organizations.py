@@ -7,7 +7,7 @@ from environments.models import Environment
 from environments.services import environment_create
 from integrations import representations
 from integrations.api.auth import caller_with, organization_for
-from integrations.api.errors import APIError
+from integrations.api.errors import APIError, patch_changes
 from integrations.api.idempotency import idempotent
 from integrations.api.pagination import PageParams, paginate
 from integrations.api.schemas import (
@@ -99,10 +99,7 @@ def organization_show(request, org: OrganizationRef):
 def organization_patch(request, org: OrganizationRef, payload: OrganizationPatch):
     caller = _vendor_writer(request)
     organization = organization_for(caller, org)
-    fields = payload.model_dump(exclude_unset=True)
-    nulls = [name for name, value in fields.items() if value is None]
-    if nulls:
-        raise APIError(400, "These fields cannot be null.", fields={name: ["Cannot be null."] for name in nulls})
+    fields = patch_changes(payload)
     if fields:
         organization = organization_update(organization=organization, actor=caller.actor, **fields)
     return representations.organization(organization)

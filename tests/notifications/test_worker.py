@@ -51,19 +51,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing(local_receivers):
     organization = Organization.objects.get(slug=command("create_organization", "Initech")["slug"])
     release = threading.Event()
     with Receiver() as receiver:
-        handler = receiver.server.RequestHandlerClass
-        answer = handler.do_POST
-
-        def first_hangs(self):
-            if not receiver.received:
-                receiver.received.append({"headers": dict(self.headers.items()), "body": b"", "hung": True})
-                with receiver.arrived:
-                    receiver.arrived.notify_all()
-                release.wait(30)  # the worker is killed while it waits for this answer
-                return
-            answer(self)
-
-        handler.do_POST = first_hangs
+        _hang_first(receiver, release)
         WebhookEndpoint.objects.create(url=receiver.url, events=["*"], secret=new_secret())
         (delivery_id,) = _publish(organization)
         with job_worker(env=WORKER_ENV) as first:
