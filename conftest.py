@@ -25,6 +25,11 @@ from django.conf import settings  # noqa: E402
 settings.DATABASES  # noqa: B018  (read now, so that pytest-django sets Django up with the values above)
 # Password hashing is slow on purpose; tests do not need it to be.
 settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# The in-process job runner (SQLite) runs a job in the thread that committed its change, and no
+# periodic loop: the test database is one connection's, and tests/notifications/test_in_process.py
+# turns the runner's thread back on to test it.
+settings.JOB_RUNNER_IN_THREAD = False
+settings.JOB_RUNNER_LOOP = False
 # Pages render from the source static files; collectstatic's manifest is a deployment step.
 settings.STORAGES = {
     **settings.STORAGES,

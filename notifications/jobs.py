@@ -7,7 +7,8 @@
   sweep (``tasks.deliveries_sweep``) re-defers every delivery that is due and not done, so it runs
   again (the receiver sees the same ``webhook-id``).
 - ``in_process`` (the embedded SQLite default, ``scripts/serve``): the same task functions, run on
-  commit by a thread of the web process, and a loop thread that runs the periodic tasks. Nothing
+  commit by a thread of the web process, and a loop thread that runs the periodic tasks (the test
+  run, on one SQLite connection, runs them in the committing thread: ``JOB_RUNNER_IN_THREAD``). Nothing
   survives a restart except what the database holds, and the sweep picks that up again.
 
 Tasks are plain functions in ``notifications.tasks``; this module is the only one that knows
@@ -45,7 +46,10 @@ def defer(task: str, *, delay_seconds: float = 0, **arguments) -> None:
         return
     if delay_seconds:
         return  # the in-process loop's sweep runs what is due (deliveries and notices keep their state)
-    transaction.on_commit(lambda: _submit(function, **arguments))
+    if getattr(settings, "JOB_RUNNER_IN_THREAD", True):
+        transaction.on_commit(lambda: _submit(function, **arguments))
+    else:  # the test run's SQLite: one thread, so the job runs in the committing one
+        transaction.on_commit(lambda: _run_here(function, **arguments))
 
 
 def delivery_defer(delivery_id: int, *, delay_seconds: float = 0) -> None:
@@ -64,6 +68,13 @@ def wait_idle(timeout: float = 30) -> None:
     """Wait until the in-process runner has run every job submitted so far (one thread: in order)."""
     if _executor is not None:
         _executor.submit(lambda: None).result(timeout)
+
+
+def _run_here(function, **arguments) -> None:
+    try:
+        function(**arguments)
+    except Exception:  # the change is committed: a failed job is logged, never the request's error
+        logger.exception("background job %s failed", getattr(function, "name", function))
 
 
 def _guarded(function, **arguments) -> None:

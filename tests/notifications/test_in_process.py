@@ -20,6 +20,7 @@ from tests.support.servers import Receiver
 @pytest.fixture
 def in_process(settings):
     settings.JOB_RUNNER = "in_process"
+    settings.JOB_RUNNER_IN_THREAD = True  # the runner's own thread, as scripts/serve runs it
     settings.JOB_RUNNER_LOOP = False  # the test runs the loop's work itself
     settings.WEBHOOK_ALLOW_PRIVATE_DESTINATIONS = True
     settings.WEBHOOK_TIMEOUT_SECONDS = 2
