@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/instructions.py                 # 1,000,000 keys (seeded or reused)
     .venv/bin/python bench/instructions.py --keys 10000
+    .venv/bin/python bench/instructions.py --keys 10000 --profile validate   # where the time goes
 
 ``bench/run.py`` measures throughput, which on a shared two-core VM drifts by a third within a
 minute. This counts what one request costs the worker's own code instead (Python, its C extensions,
@@ -67,8 +68,9 @@ def _environ(path: str, body: bytes, ip: str) -> dict:
     }
 
 
-def serve(keys: int, name: str, count: int) -> None:
-    """``--inner``: call every path WARM times, then ``name``'s ``count`` times (under valgrind)."""
+def serve(keys: int, name: str, count: int, profile: bool = False) -> None:
+    """``--inner``: call every path WARM times, then ``name``'s ``count`` times (under valgrind);
+    with ``profile``, print where those calls spend their time, by function (cProfile)."""
     from bench.environment import django_setup
 
     django_setup(keys)
@@ -114,7 +116,16 @@ def serve(keys: int, name: str, count: int) -> None:
 
     for which in PATHS:
         run(which, WARM)
-    run(name, count)
+    if profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.runcall(run, name, count)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(45)
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(70)
+    else:
+        run(name, count)
     if failed:
         raise SystemExit(f"{len(failed)} requests were not answered 200, e.g. one to {failed[0]}")
 
@@ -169,9 +180,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=400, help="requests counted per path (default 400)")
     parser.add_argument("--inner", choices=list(PATHS), help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--profile", choices=list(PATHS), help="where one path's time goes (cProfile)")
     options = parser.parse_args(argv)
     if options.inner:
         serve(options.keys, options.inner, options.count)
+        return
+    if options.profile:
+        import os
+
+        from bench.seed import seed
+
+        seed(options.keys)
+        os.environ.update(_stretched(bench_environment(options.keys)))
+        serve(options.keys, options.profile, options.requests * 10, profile=True)
         return
     valgrind_installed()
     from bench.seed import seed

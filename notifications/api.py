@@ -16,7 +16,7 @@ from integrations.api.auth import caller_with, organization_for
 from integrations.api.errors import APIError, patch_changes
 from integrations.api.idempotency import idempotent
 from integrations.api.pagination import PageParams, paginate
-from integrations.api.schemas import ERRORS, Strict
+from integrations.api.schemas import ERRORS, Storable, Strict
 from integrations.models import Scope
 from integrations.tokens import Caller
 from notifications.models import Delivery, WebhookEndpoint
@@ -25,8 +25,8 @@ from notifications.services import delivery_resend, endpoint_create, endpoint_de
 
 router = Router(tags=["webhooks"])
 
-EndpointRef = Annotated[str, Path(max_length=40, description="the endpoint's id (a uuid)")]
-DeliveryRef = Annotated[str, Path(max_length=20, description="the delivery's id")]
+EndpointRef = Annotated[str, Path(max_length=40, description="the endpoint's id (a uuid)"), Storable]
+DeliveryRef = Annotated[str, Path(max_length=20, description="the delivery's id"), Storable]
 EventType = Annotated[str, Field(min_length=1, max_length=64)]
 MAX_DELIVERY_ID = 2**63 - 1
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from anyascii import anyascii
 from django.core.exceptions import ValidationError
@@ -35,6 +35,18 @@ def organization_slug_for(name: str) -> str:
     return slug
 
 
+def _subscription_end_check(starts: datetime, ends: datetime) -> datetime:
+    """``ends`` in UTC, if the subscription it ends lasts from 0 to ``MAX_SUBSCRIPTION_DAYS`` days
+    (PostgreSQL stores no zone offset beyond 16 hours, nor a year past 9999)."""
+    if ends < starts:
+        raise ValidationError({"subscription_ends_at": _("The subscription cannot end before it starts.")})
+    if ends - starts > timedelta(days=MAX_SUBSCRIPTION_DAYS):
+        raise ValidationError(
+            {"subscription_ends_at": f"A subscription is at most {MAX_SUBSCRIPTION_DAYS} days from its start."}
+        )
+    return ends.astimezone(UTC) if timezone.is_aware(ends) else ends
+
+
 @transaction.atomic
 def organization_create(
     *,
@@ -59,9 +71,7 @@ def organization_create(
         raise ValidationError({"subscription_days": f"A subscription is at most {MAX_SUBSCRIPTION_DAYS} days."})
     now = timezone.now()
     starts = subscription_starts_at or now
-    ends = subscription_ends_at or starts + timedelta(days=subscription_days)
-    if ends < starts:
-        raise ValidationError({"subscription_ends_at": _("The subscription cannot end before it starts.")})
+    ends = _subscription_end_check(starts, subscription_ends_at or starts + timedelta(days=subscription_days))
     if slug and Organization.objects.filter(slug=slug).exists():
         raise ValidationError({"slug": _("The slug '%(slug)s' is taken.") % {"slug": slug}})
     if transfer_limit is not None:
@@ -125,8 +135,9 @@ def organization_update(*, organization: Organization, actor, **fields) -> Organ
     if organization.edition not in Edition.values:
         raise ValidationError({"edition": f"Edition must be one of {', '.join(Edition.values)}."})
     _transfer_limit_check(organization.transfer_limit)
-    if organization.subscription_ends_at < organization.subscription_starts_at:
-        raise ValidationError({"subscription_ends_at": _("The subscription cannot end before it starts.")})
+    organization.subscription_ends_at = _subscription_end_check(
+        organization.subscription_starts_at, organization.subscription_ends_at
+    )
     if organization.fingerprint_policy not in Organization.FingerprintPolicy.values:
         raise ValidationError({"fingerprint_policy": _("Choose strict or tolerant.")})
     if Organization.objects.exclude(pk=organization.pk).filter(slug=organization.slug).exists():

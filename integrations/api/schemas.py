@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from ninja import Schema
 from ninja.params.functions import Path
-from pydantic import ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field, field_validator
 
 from organizations.services import (
     MAX_RENEWAL_DAYS,
@@ -32,18 +32,43 @@ ERROR_STATUSES = (400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 503)
 ERRORS = {status: ErrorOut for status in ERROR_STATUSES}
 
 
+def storable(value):
+    """``value`` (a text, or a list or mapping of them) if PostgreSQL can store it: no NUL character
+    (text columns refuse it) and no lone surrogate (it has no UTF-8 form)."""
+    texts = value.values() if isinstance(value, dict) else value if isinstance(value, list) else [value]
+    for text in texts:
+        if isinstance(text, list | dict):
+            storable(text)
+        elif isinstance(text, str):
+            if "\x00" in text:
+                raise ValueError("Must not contain a NUL character.")
+            try:
+                text.encode()
+            except UnicodeEncodeError:
+                raise ValueError("Must be valid Unicode (it holds half a surrogate pair).") from None
+    return value
+
+
+Storable = AfterValidator(storable)
+
 # Path parameters: an organization by uuid or slug, an environment by name, a key by public id, a
 # machine by UID (any case, spaces or dashes allowed).
-OrganizationRef = Annotated[str, Path(max_length=100, description="uuid or slug")]
-EnvironmentName = Annotated[str, Path(max_length=100)]
-KeyRef = Annotated[str, Path(max_length=40, description="the key's public id")]
-MachineRef = Annotated[str, Path(max_length=200, description="the machine UID")]
+OrganizationRef = Annotated[str, Path(max_length=100, description="uuid or slug"), Storable]
+EnvironmentName = Annotated[str, Path(max_length=100), Storable]
+KeyRef = Annotated[str, Path(max_length=40, description="the key's public id"), Storable]
+MachineRef = Annotated[str, Path(max_length=200, description="the machine UID"), Storable]
 
 
 class Strict(Schema):
-    """A request body: unknown fields are refused (a typo is not silently ignored)."""
+    """A request body: unknown fields are refused (a typo is not silently ignored), and every text
+    in it must be ``storable``."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value):
+        return storable(value)
 
 
 # Organizations --------------------------------------------------------------------------------

@@ -169,6 +169,51 @@ def test_bad_json_and_wrong_types_name_the_fields(world, vendor):
     assert response.status_code == 400
 
 
+# PostgreSQL refuses NUL in text, and a lone surrogate cannot be encoded: each was a 500 (schemathesis).
+UNSTORABLE = ["Q\x00", "half \udaf1 a pair"]
+
+
+@pytest.mark.parametrize("text", UNSTORABLE)
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("post", "/organizations", {"name": "{}"}, "name"),
+        ("patch", "/organizations/acme", {"name": "{}"}, "name"),
+        ("post", "/organizations/acme/environments", {"name": "{}"}, "name"),
+        ("post", "/organizations/acme/keys", {"kind": "server", "machine_name": "{}"}, "machine_name"),
+        ("post", "/organizations/acme/keys", {"kind": "free", "description": "{}"}, "description"),
+        ("post", "/webhook-endpoints", {"url": "https://a.example/", "events": [], "description": "{}"}, "description"),
+    ],
+)
+def test_text_that_cannot_be_stored_is_refused_naming_the_field(world, vendor, method, path, body, field, text):
+    body = {name: text if value == "{}" else value for name, value in body.items()}
+    before = Organization.objects.count(), LicenseKey.objects.count()
+    # json.dumps writes the lone surrogate as the \\udaf1 escape that JSON allows and Python reads back.
+    response = vendor.call(method, path, body)
+    assert response.status_code == 400, response.content[:300]
+    assert list(error_of(response)["fields"]) == [field]
+    assert (Organization.objects.count(), LicenseKey.objects.count()) == before
+
+
+def test_an_end_beyond_the_longest_subscription_is_refused_and_any_offset_is_kept_as_utc(world, vendor):
+    # PostgreSQL refuses an offset beyond 15:59 (a 500 found by schemathesis) and a year past 9999.
+    for ends in ("3812-11-22T04:38:06+21:46", "2300-01-01T00:00:00Z"):
+        response = vendor.post("/organizations", {"name": "Far", "subscription_ends_at": ends})
+        assert response.status_code == 400, response.content[:300]
+        assert list(error_of(response)["fields"]) == ["subscription_ends_at"]
+    assert not Organization.objects.filter(name="Far").exists()
+    response = vendor.post("/organizations", {"name": "Near", "subscription_ends_at": "2030-01-01T04:38:06+21:46"})
+    assert response.status_code == 201 and response.json()["subscription_ends_at"] == "2029-12-31T06:52:06Z"
+
+
+@pytest.mark.parametrize("text", UNSTORABLE)
+def test_a_path_parameter_that_cannot_be_stored_is_not_found(world, vendor, text):
+    from urllib.parse import quote
+
+    response = vendor.get(f"/organizations/{quote(text, errors='surrogatepass')}")
+    assert response.status_code in (400, 404) and error_of(response)["code"] in ("BAD_REQUEST", "NOT_FOUND")
+
+
 def test_an_unknown_route_and_a_wrong_method_answer_json(world, vendor):
     response = vendor.get("/nowhere")
     assert response.status_code == 404 and error_of(response)["code"] == "NOT_FOUND"
