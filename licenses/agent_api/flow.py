@@ -7,7 +7,8 @@ writes what the call changes:
 - ``validate`` (the heartbeat) changes nothing but "last seen" (``seen``), unless the machine's
   details changed;
 - an unchanged re-activation (the key already bound to this machine, nothing about it new) takes no
-  lock: a history row at most once a minute per key and machine (``seen.history_due``), and a token;
+  lock: a history row at most once a minute per key and machine, queued in Redis for the "last seen"
+  flush (``seen.reactivation_recorded``; written at once without Redis), and a token;
 - every other activation, and every deactivation, runs under the key's lock, then the machine's, in
   one transaction with its audit events.
 """
@@ -23,7 +24,8 @@ from django.db import DEFAULT_DB_ALIAS, connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper
 from django.utils.translation import gettext_noop
 
-from audit.services import AGENT, audit_record
+from audit.services import AGENT, actor_label, audit_record
+from core.context import current_ip
 from environments.fingerprint import Fingerprint
 from environments.models import Environment, Machine
 from licenses import services, signing
@@ -173,6 +175,7 @@ def agent_lookup(
         state_cache.store(
             prefetch,
             key_row=row_for_cache(key_row) if license_key.kind == Kind.TEMPORARY or _of(bound, organization) else None,
+            bound_uid=bound.uid if _of(bound, organization) else "",
             machine_row=machine_row if _of(machine, organization) else None,
         )
     return license_key, machine
@@ -247,14 +250,17 @@ def license_validate(
     if license_key is None:
         return AgentOutcome(Verdict(Code.NOT_FOUND, NO_SUCH_KEY), now=now)
     verdict = _verdict(license_key, Action.VALIDATE, uid, fingerprint, machine, now)
+    changes = {}
     if not verdict.valid:
         refused(license_key, uid, verdict, now)
     elif machine is not None:
         changes = {name: value for name, value in components(fingerprint).items() if getattr(machine, name) != value}
-        if changes:
-            _details_changed(license_key, machine, changes, now)
-        else:
-            seen.machine_seen(machine, now)
+    if changes:
+        _details_changed(license_key, machine, changes, now)
+    elif prefetch is not None and prefetch.seen:  # recorded in the verdict cache's round trip
+        seen.flush_if_due()
+    elif machine is not None and (verdict.valid or machine.pk == license_key.machine_id):
+        seen.machine_seen(machine, now)
     return AgentOutcome(verdict, license_key, machine, now=now)
 
 
@@ -319,9 +325,13 @@ def _reactivation(*, key_text, uid, fingerprint, machine_name, prefetch) -> Agen
     verdict = _verdict(license_key, Action.ACTIVATE, uid, fingerprint, machine, now)
     if not verdict.valid or verdict.is_move:
         return None
-    if seen.history_due(license_key.pk, uid, now):  # the key exists for good: its row needs no lock on it
-        history(license_key, event=ActivationEvent.Event.ACTIVATE, uid=uid, now=now, code=verdict.code)
-    seen.machine_seen(machine, now)
+    recorded = seen.reactivation_recorded(
+        license_key.pk, uid, verdict.code, actor_label(AGENT), current_ip(), now, seen=not (prefetch and prefetch.seen)
+    )
+    if not recorded:
+        if seen.history_due(license_key.pk, uid, now):  # the key exists for good: its row needs no lock on it
+            history(license_key, event=ActivationEvent.Event.ACTIVATE, uid=uid, now=now, code=verdict.code)
+        seen.machine_seen(machine, now)
     return AgentOutcome(verdict, license_key, machine, activation_token(license_key, uid, now), now=now)
 
 

@@ -10,8 +10,16 @@ with Redis (``REDIS_URL``):
   (``sql.SEEN_UPDATE``), and deletes it. If that worker dies first, the hash it moved aside stays in
   Redis and the next flush writes it with the new one: nothing is lost, and PostgreSQL's "last seen"
   is at most about a minute behind while calls come in (Redis itself is exact);
-- an unchanged re-activation (the key already bound to this machine) writes a history row at most
-  once a minute per key and machine, like a heartbeat (``history_due``).
+- an unchanged re-activation (the key already bound to this machine) records a history row at most
+  once a minute per key and machine, like a heartbeat (``reactivation_recorded``): into a Redis list
+  (``reactivations-pending``) that the same flush writes in one statement per thousand rows
+  (``sql.HISTORY_BATCH_INSERT``, which skips a row a dead flush already wrote). Such a row reaches
+  the key's page within about a minute, after rows that committed meanwhile; every binding, move,
+  release, refusal and change is written at once, in its transaction.
+
+A machine is "seen" when it calls with the key bound to it (whatever the verdict: a revoked key's
+machine still running shows it), or validly with a temporary key; the verdict cache's round trip
+records the first without a round trip of its own (``state_cache``).
 
 Without Redis (the embedded SQLite default) each machine's row is written directly, at most once a
 minute, and the history rows of re-activations are coalesced by asking the database.
@@ -19,6 +27,7 @@ minute, and the history rows of re-activations are coalesced by asking the datab
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -31,11 +40,14 @@ from licenses.agent_api import sql
 
 logger = logging.getLogger(__name__)
 
-_PENDING, _FLUSHING, _CLAIM = "seen-pending", "seen-flushing", "seen-flush-claim"
-_BATCH = 1000  # machines per UPDATE statement
+PENDING, _FLUSHING, _CLAIM = "seen-pending", "seen-flushing", "seen-flush-claim"
+_HISTORY_PENDING, _HISTORY_FLUSHING = "reactivations-pending", "reactivations-flushing"
+_BATCH = 1000  # machines per UPDATE statement, rows per INSERT
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Take the flush's claim (KEYS[3], for ARGV[1] seconds) or return false; then fold what is pending
-# (KEYS[1]) into what a flush that died left behind (KEYS[2]) and return all of it, as field, value...
+# (KEYS[1] "last seen" times, KEYS[4] history rows) into what a flush that died left behind (KEYS[2],
+# KEYS[5]) and return all of it: {field, value..., }, {row...}.
 _TAKE_SCRIPT = """
 if not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[1]) then
     return false
@@ -45,7 +57,26 @@ for index = 1, #pending, 2 do
     redis.call('HSET', KEYS[2], pending[index], pending[index + 1])
 end
 redis.call('DEL', KEYS[1])
-return redis.call('HGETALL', KEYS[2])
+local rows = redis.call('LRANGE', KEYS[4], 0, -1)
+for index = 1, #rows do
+    redis.call('RPUSH', KEYS[5], rows[index])
+end
+redis.call('DEL', KEYS[4])
+return {redis.call('HGETALL', KEYS[2]), redis.call('LRANGE', KEYS[5], 0, -1)}
+"""
+
+# An unchanged re-activation: the first of the minute (KEYS[1] set for ARGV[1] seconds) queues its
+# history row (ARGV[2]) on KEYS[2]; with ARGV[5] = 1, also "last seen" (KEYS[3]: UID ARGV[3], time
+# ARGV[4]). Returns 1 if the row was queued.
+_REACTIVATION_SCRIPT = """
+local first = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1])
+if first then
+    redis.call('RPUSH', KEYS[2], ARGV[2])
+end
+if ARGV[5] == '1' then
+    redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
+end
+return first and 1 or 0
 """
 
 
@@ -64,7 +95,7 @@ def machine_seen(machine, now: datetime) -> None:
             machine.last_seen_at = now
         return
     try:
-        runner.client.hset(runner.make_key(_PENDING), machine.uid, int(now.timestamp()))
+        runner.client.hset(runner.make_key(PENDING), machine.uid, int(now.timestamp()))
     except Exception:  # noqa: BLE001 - Redis is down: write the row itself, once a minute
         logger.warning("last seen: Redis unavailable; writing the machine's row", exc_info=True)
         if (now - machine.last_seen_at).total_seconds() >= settings.MACHINE_SEEN_WRITE_SECONDS:
@@ -84,7 +115,8 @@ def flush_if_due(runner=None, *, force: bool = False) -> int:
     if runner is None:
         return 0
     window = 1 if force else max(1, settings.MACHINE_SEEN_WRITE_SECONDS - 5)
-    names = [runner.make_key(_PENDING), runner.make_key(_FLUSHING), runner.make_key(_CLAIM)]
+    names = [PENDING, _FLUSHING, _CLAIM, _HISTORY_PENDING, _HISTORY_FLUSHING]
+    names = [runner.make_key(name) for name in names]
     if force:
         runner.client.delete(names[2])
     try:
@@ -94,9 +126,11 @@ def flush_if_due(runner=None, *, force: bool = False) -> int:
         return 0
     if not taken:
         return 0
-    pairs = [(taken[index].decode(), int(taken[index + 1])) for index in range(0, len(taken), 2)]
+    times, rows = taken
+    pairs = [(times[index].decode(), int(times[index + 1])) for index in range(0, len(times), 2)]
     write(pairs)
-    runner.client.delete(names[1])
+    history_write([json.loads(row) for row in rows])
+    runner.client.delete(names[1], names[4])
     return len(pairs)
 
 
@@ -113,6 +147,50 @@ def write(pairs: list[tuple[str, int]]) -> None:
 
             for uid, at in zip(uids, times, strict=True):
                 Machine.objects.filter(uid=uid, last_seen_at__lt=at).update(last_seen_at=at)
+
+
+def history_write(rows: list[list]) -> None:
+    """Write these queued re-activation rows (key, machine UID, code, actor, address, epoch
+    microseconds), each once however often it is written."""
+    for start in range(0, len(rows), _BATCH):
+        chunk = rows[start : start + _BATCH]
+        columns = [list(column) for column in zip(*chunk, strict=True)]
+        columns[5] = [_EPOCH + timedelta(microseconds=micros) for micros in columns[5]]
+        if connection.vendor == "postgresql":
+            sql.execute("agent_history_batch_insert", columns)
+        else:
+            from licenses.models import ActivationEvent
+
+            for license_id, uid, code, actor, ip, at in zip(*columns, strict=True):
+                ActivationEvent.objects.get_or_create(
+                    license_id=license_id,
+                    machine_uid=uid,
+                    event=ActivationEvent.Event.ACTIVATE,
+                    created_at=at,
+                    defaults={"code": code, "actor_label": actor, "ip": ip},
+                )
+
+
+def reactivation_recorded(license_pk: int, uid: str, code: str, actor: str, ip: str, now: datetime, *, seen: bool):
+    """Record an unchanged re-activation with one round trip to Redis: its history row, if it is the
+    first of the minute for this key and machine, queued for the flush, and with ``seen`` the
+    machine's "last seen" (unless the verdict cache's round trip did). False without Redis, or if
+    Redis failed: the caller writes both itself."""
+    runner = ratelimit.script_runner()
+    if runner is None:
+        return False
+    micros = (now - _EPOCH) // timedelta(microseconds=1)
+    row = json.dumps([license_pk, uid, code, actor, ip, micros], separators=(",", ":"))
+    keys = [runner.make_key(f"reactivated:{license_pk}:{uid}"), runner.make_key(_HISTORY_PENDING)]
+    keys.append(runner.make_key(PENDING))
+    arguments = [settings.MACHINE_SEEN_WRITE_SECONDS, row, uid, int(now.timestamp()), 1 if seen else 0]
+    try:
+        runner.run(_REACTIVATION_SCRIPT, keys, arguments)
+    except Exception:  # noqa: BLE001 - without Redis the database decides
+        logger.warning("history: Redis unavailable; writing the re-activation's row", exc_info=True)
+        return False
+    flush_if_due(runner)
+    return True
 
 
 def history_due(license_pk: int, uid: str, now: datetime) -> bool:

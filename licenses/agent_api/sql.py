@@ -2,10 +2,11 @@
 
 Every heartbeat runs ``VERDICT_BY_DIGEST`` (unless the verdict cache has its rows), a temporary key's
 also ``REGISTERED_MACHINE``, an activation ``HISTORY_INSERT``; ``SEEN_UPDATE`` writes many machines'
-"last seen" at once. Through the ORM, compiling them cost more CPU than PostgreSQL spends running
-them, and PostgreSQL spends longer planning the four-table lookup than running it: each is prepared
-once per connection (``execute``) and then only executed. Paste any of them into psql as
-``PREPARE name AS <statement>;`` and ``EXECUTE name(...)``.
+"last seen" at once, ``HISTORY_BATCH_INSERT`` many unchanged re-activations' history rows. Through
+the ORM, compiling them cost more CPU than PostgreSQL spends running them, and PostgreSQL spends
+longer planning the four-table lookup than running it: each is prepared once per connection
+(``execute``) and then only executed. Paste any of them into psql as ``PREPARE name AS
+<statement>;`` and ``EXECUTE name(...)``.
 
 The SELECTs list every column of their models in the models' field order (``tests/api/test_sql.py``
 checks that against the models, and that the registered-machine test is ``registered_machine_filter``'s),
@@ -64,11 +65,28 @@ FROM unnest($1::varchar[], $2::timestamptz[]) AS seen (uid, at)
 WHERE m.uid = seen.uid AND m.last_seen_at < seen.at
 """
 
+# Many unchanged re-activations' history rows at once (``seen``): keys $1, machine UIDs $2, codes $3,
+# actors $4, addresses $5 and times $6, in the same order. A row already written (a flush that died
+# after its commit and is written again) is not written twice: a re-activation of a key on a machine
+# writes at most one row a minute, so key, machine and time name it.
+HISTORY_BATCH_INSERT = """
+INSERT INTO licenses_activationevent
+    (license_id, machine_uid, event, code, is_move, detail, actor_label, ip, created_at)
+SELECT r.license_id, r.uid, 'activate', r.code, false, '', r.actor, r.ip, r.at
+FROM unnest($1::bigint[], $2::varchar[], $3::varchar[], $4::varchar[], $5::varchar[], $6::timestamptz[])
+    AS r (license_id, uid, code, actor, ip, at)
+WHERE NOT EXISTS (
+    SELECT 1 FROM licenses_activationevent e
+    WHERE e.license_id = r.license_id AND e.created_at = r.at AND e.machine_uid = r.uid AND e.event = 'activate'
+)
+"""
+
 STATEMENTS = {
     "agent_verdict_by_digest": VERDICT_BY_DIGEST,
     "agent_registered_machine": REGISTERED_MACHINE,
     "agent_history_insert": HISTORY_INSERT,
     "agent_seen_update": SEEN_UPDATE,
+    "agent_history_batch_insert": HISTORY_BATCH_INSERT,
 }
 
 

@@ -20,7 +20,9 @@ generation, for changes made to the database by hand. Entries also expire after
 ``LICENSE_STATE_CACHE_SECONDS`` (default an hour): the bound on staleness if a process died between
 its commit and the generation write, or Redis was out of its reach at that moment.
 
-"Last seen" is not cached here: ``licenses.agent_api.seen`` records it.
+"Last seen" is not cached here, but a call from the machine its cached key is bound to records
+it in the same round trip (into ``licenses.agent_api.seen``'s pending times, which that module
+writes to PostgreSQL).
 """
 
 from __future__ import annotations
@@ -39,17 +41,20 @@ from django.core.signals import setting_changed
 from django.db import transaction
 
 from core import ratelimit
+from licenses.agent_api import seen
 
 logger = logging.getLogger(__name__)
 
 # Goes on from ratelimit.COUNT_SCRIPT (the rate-limit counters, KEYS[1..ARGV[1]]) if the key is
-# looked up. Then KEYS: its entry, the global generation, its organization's generation and, for a
-# temporary key, the entry of the machine it runs on; the ARGV after
-# the counters' hold a fresh generation (used where none exists yet) and the generations' lifetime,
-# renewed on every read (``GETEX``): a generation no call has read for that long goes, as its entries
-# have, and one for an organization that has none (a key made up for a real or invented one) does
-# not stay for good.
-# Returns {refused counter} or {0, generation, key entry, machine entry}.
+# looked up. Then KEYS: its entry, the global generation, its organization's generation, the hash of
+# pending "last seen" times (``seen``) and, for a temporary key, the entry of the machine it runs on;
+# the ARGV after the counters' hold a fresh generation (used where none exists yet), the
+# generations' lifetime, renewed on every read (``GETEX``): a generation no call has read for that
+# long goes, as its entries have, and one for an organization that has none (a key made up for a
+# real or invented one) does not stay for good; then the calling machine's UID and the time.
+# A key's entry is ``generation|bound machine UID|rows`` (64 characters of UID, dashes if unbound):
+# a call from the machine its cached key is bound to is that machine's "last seen", recorded here.
+# Returns {refused counter} or {0, generation, key rows, machine rows, 1 if "last seen" recorded}.
 _PREFETCH_SCRIPT = (
     ratelimit.COUNT_SCRIPT
     + """
@@ -73,10 +78,19 @@ local function entry(key)
     return false
 end
 local machine = false
-if #KEYS >= counters + 4 then
-    machine = entry(KEYS[counters + 4])
+if #KEYS >= counters + 5 then
+    machine = entry(KEYS[counters + 5])
 end
-return {0, current, entry(KEYS[counters + 1]), machine}
+local key, seen = entry(KEYS[counters + 1]), 0
+if key then
+    local uid = ARGV[3 * counters + 4]
+    if string.sub(key, 1, 64) == uid then
+        redis.call('HSET', KEYS[counters + 4], uid, ARGV[3 * counters + 5])
+        seen = 1
+    end
+    key = string.sub(key, 66)
+end
+return {0, current, key, machine, seen}
 """
 )
 
@@ -92,6 +106,7 @@ class Prefetch:
     generation: bytes | None = None
     key_row: tuple | None = None  # the cached row of the key's verdict query
     machine_row: tuple | None = None  # a temporary key's: the cached row of its machine query
+    seen: bool = False  # the call's machine is the cached key's: its "last seen" is recorded
 
     @property
     def usable(self) -> bool:
@@ -110,7 +125,7 @@ def _machine_entry(organization: str, uid: str) -> str:
     return f"km:{row_layout()}:{organization}:{uid}"
 
 
-ROW_FORMAT = 1  # raise it when the cached entries change shape in a way the rows' columns do not show
+ROW_FORMAT = 2  # raise it when the cached entries change shape in a way the rows' columns do not show
 
 
 @functools.cache
@@ -148,9 +163,17 @@ def is_on() -> bool:
 
 
 def prefetch(
-    checks: list[tuple[ratelimit.Limit, str]], *, digest: str, organization: str | None, uid: str, kind: str
+    checks: list[tuple[ratelimit.Limit, str]],
+    *,
+    digest: str,
+    organization: str | None,
+    uid: str,
+    kind: str,
+    seen_at: int = 0,
 ) -> Prefetch | None:
-    """Count the rate limits and fetch the key's cached rows, in one round trip.
+    """Count the rate limits and fetch the key's cached rows, in one round trip; if the cached key
+    is bound to the machine ``uid``, record its "last seen" as ``seen_at`` (epoch seconds; the
+    services' clock, default now).
 
     None if the cache is off (the caller counts the limits itself). ``organization`` (the UUID's
     text, as ``keyformat.key_route`` reads it) is None for text that is not a well-formed key: then
@@ -164,11 +187,11 @@ def prefetch(
     keys, arguments = ratelimit.counters(checks, now, make_key)
     counted = len(keys)
     if organization is not None:
-        names = [_entry(digest), _generation(), _generation(organization)]
+        names = [_entry(digest), _generation(), _generation(organization), seen.PENDING]
         if kind == "temporary":
             names.append(_machine_entry(organization, uid))
         keys += [make_key(name) for name in names]
-        arguments += [os.urandom(8).hex(), _generation_seconds()]
+        arguments += [os.urandom(8).hex(), _generation_seconds(), uid, seen_at or int(now)]
     if not keys:
         return Prefetch(retry_after=0)
     try:
@@ -182,7 +205,7 @@ def prefetch(
         return Prefetch(retry_after=refused)
     if organization in _distrusted(now):  # a change Redis has not heard of yet: read the database
         return Prefetch(retry_after=0)
-    _, generation, key_entry, machine_entry = reply
+    _, generation, key_entry, machine_entry, recorded = reply
     return Prefetch(
         retry_after=0,
         digest=digest,
@@ -191,11 +214,18 @@ def prefetch(
         generation=generation,
         key_row=pickle.loads(key_entry) if key_entry else None,  # noqa: S301 - our own Redis, as Django's cache
         machine_row=pickle.loads(machine_entry) if machine_entry else None,  # noqa: S301
+        seen=bool(recorded),
     )
 
 
-def store(found: Prefetch | None, *, key_row: tuple | None = None, machine_row: tuple | None = None) -> None:
-    """Cache rows read from the database under the generation ``found`` was fetched with.
+_UNBOUND = b"-" * 64
+
+
+def store(
+    found: Prefetch | None, *, key_row: tuple | None = None, bound_uid: str = "", machine_row: tuple | None = None
+) -> None:
+    """Cache rows read from the database under the generation ``found`` was fetched with, the key's
+    with the UID of the machine it is bound to (``bound_uid``), if any.
 
     A change committed since that fetch has renewed the generation, so these rows, if stale, are
     never read back.
@@ -208,7 +238,9 @@ def store(found: Prefetch | None, *, key_row: tuple | None = None, machine_row: 
     try:
         pipeline = runner.client.pipeline(transaction=False)
         if key_row is not None:
-            pipeline.set(runner.make_key(_entry(found.digest)), prefix + pickle.dumps(key_row, protocol=5), ex=seconds)
+            bound = bound_uid.encode() if len(bound_uid) == 64 else _UNBOUND
+            value = prefix + bound + b"|" + pickle.dumps(key_row, protocol=5)
+            pipeline.set(runner.make_key(_entry(found.digest)), value, ex=seconds)
         if machine_row is not None:
             pipeline.set(
                 runner.make_key(_machine_entry(found.organization, found.uid)),

@@ -24,7 +24,7 @@ from core.time import rfc3339
 from core.translatable import Message
 from environments.fingerprint import CONTROL_CHARACTER, FingerprintError, fingerprint_parse
 from licenses import keyformat, signing
-from licenses.agent_api import state_cache
+from licenses.agent_api import flow, state_cache
 from licenses.agent_api.flow import AgentOutcome, license_activate, license_deactivate, license_validate
 from licenses.agent_api.language import GERMAN, mark_language, requested_language, text_in, verdict_in_german
 from licenses.openapi import openapi_document
@@ -199,7 +199,10 @@ def _rate_check(request, digest: str, route: tuple[str, str] | None, uid: str) -
         (_guess_limit(), request.client_ip),
     ]
     kind, organization = route or ("", None)
-    prefetch = state_cache.prefetch(checks, digest=digest, organization=organization, uid=uid, kind=kind)
+    seen_at = int(flow.now_utc().timestamp())  # looked up on each call: tests move the services' clock
+    prefetch = state_cache.prefetch(
+        checks, digest=digest, organization=organization, uid=uid, kind=kind, seen_at=seen_at
+    )
     retry_after = prefetch.retry_after if prefetch is not None else ratelimit.hit_all(checks)
     if retry_after:
         raise _Refusal(

@@ -102,8 +102,50 @@ def test_unchanged_reactivations_write_history_once_a_minute_per_key_and_machine
     at(monkeypatch, start)
     events = ActivationEvent.objects.count()
     for _ in range(3):
-        assert agent.activate(key)["code"] == "VALID"
-    assert ActivationEvent.objects.count() == events + 1
+        with CaptureQueriesContext(connection) as captured:
+            assert agent.activate(key)["code"] == "VALID"
+        assert writes(captured) == []  # queued in Redis, like "last seen"
     other_agent, other_key = two_machines[1]
     assert other_agent.activate(other_key)["code"] == "VALID"  # another key and machine: its own row
+    assert ActivationEvent.objects.count() == events
+    seen.flush_if_due(force=True)
     assert ActivationEvent.objects.count() == events + 2
+
+
+def test_a_reactivation_row_that_a_dead_flush_wrote_is_not_written_again(two_machines, monkeypatch):
+    from licenses.models import ActivationEvent
+
+    agent, key = two_machines[0]
+    at(monkeypatch, datetime.now(UTC) + timedelta(minutes=5))
+    events = ActivationEvent.objects.count()
+    assert agent.activate(key)["code"] == "VALID"
+    written = seen.history_write
+
+    def write_then_die(rows):
+        written(rows)
+        raise RuntimeError("worker killed after the commit")
+
+    monkeypatch.setattr(seen, "history_write", write_then_die)
+    with pytest.raises(RuntimeError):
+        seen.flush_if_due(force=True)
+    monkeypatch.setattr(seen, "history_write", written)
+    assert seen.flush_if_due(force=True) >= 0  # the next flush takes what the dead one left
+    assert ActivationEvent.objects.count() == events + 1
+    runner = ratelimit.script_runner()
+    assert runner.client.llen(runner.make_key("reactivations-flushing")) == 0
+
+
+def test_a_machine_is_seen_when_it_calls_with_its_own_key_whatever_the_verdict(two_machines, org, monkeypatch):
+    agent, key = two_machines[0]
+    warm(agent, key)
+    seen.flush_if_due(force=True)
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
+    at(monkeypatch, start)
+    with CaptureQueriesContext(connection) as captured:
+        assert agent.validate(key)["code"] == "VALID"  # cached: recorded in the verdict cache's round trip
+    assert captured.captured_queries == []
+    assert list(pending().values()) == [int(start.timestamp())]
+    command("set_organization_status", org["id"], "suspended")
+    at(monkeypatch, start + timedelta(seconds=30))
+    assert agent.validate(key)["code"] == "SUSPENDED"  # the machine still runs: its admin sees it
+    assert list(pending().values()) == [int(start.timestamp()) + 30]
