@@ -255,7 +255,8 @@ def secrets_id() -> str:
 
 
 def seeded_marker(keys: int) -> dict | None:
-    """What an earlier seed of this size left in its database (None if nothing usable)."""
+    """What an earlier seed of this size left in its database, with the sample it was asked for
+    (None if nothing usable)."""
     import psycopg
 
     try:
@@ -329,6 +330,7 @@ def seed(keys: int, *, sample: int = SAMPLE, force: bool = False, processes: int
         and marker is not None
         and marker["keys"] == keys
         and marker["secrets"] == secrets
+        and marker["sample"] == sample
         and datetime.now(UTC) - marker["seeded_at"] < timedelta(days=REUSE_DAYS)
         and keys_file.exists()
     ):
@@ -408,7 +410,7 @@ def seed(keys: int, *, sample: int = SAMPLE, force: bool = False, processes: int
         sys.stderr.write("VACUUM ANALYZE ...\n")
         cursor.execute("VACUUM ANALYZE")
         cursor.execute("CREATE TABLE bench_seed (keys integer, secrets text, seeded_at timestamptz, sample integer)")
-        cursor.execute("INSERT INTO bench_seed VALUES (%s, %s, %s, %s)", [keys, secrets, now, len(sampled)])
+        cursor.execute("INSERT INTO bench_seed VALUES (%s, %s, %s, %s)", [keys, secrets, now, sample])
 
     random.Random(1).shuffle(sampled)  # spread kinds and organizations evenly over the cycle
     keys_file.parent.mkdir(parents=True, exist_ok=True)
