@@ -40,7 +40,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.environment import RAW_DIR, RESULTS_DIR, database_name
-from bench.measure import Portal, http_get, sample_machines, touch, warm_cache, wrk_run
+from bench.measure import Portal, sample_machines, touch, warm_cache, wrk_run
 from bench.seed import SAMPLE, seed
 
 MISS_EVERY = 12

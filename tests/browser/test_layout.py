@@ -68,6 +68,17 @@ def _pages(world) -> dict[str, list[str]]:
         f"/keys/{world.revoked_key.public_id}/",
         "/activate/",
         "/accounts/password_change/",
+        "/accounts/two-factor/",
+        "/accounts/two-factor/enrol/",
+        "/organizations/acme/api-tokens/",
+        "/organizations/acme/webhooks/",
+        "/organizations/acme/webhooks/new/",
+        f"/webhooks/{world.acme_webhook.uuid}/",
+        f"/webhooks/{world.acme_webhook.uuid}/edit/",
+        f"/webhooks/{world.acme_webhook.uuid}/delete/",
+        "/people/",
+        "/people/invite/",
+        f"/people/{world.users['co_admin'].pk}/",
     ]
     return {
         "root": [
@@ -78,18 +89,25 @@ def _pages(world) -> dict[str, list[str]]:
             "/organizations/acme/status/",
             "/organizations/acme/temporary-keys/",
             "/organizations/acme/trial/",
+            "/organizations/acme/renew/",
             f"/keys/{world.temporary_key.public_id}/",
             "/machine-claims/",
+            "/api-tokens/",
+            "/webhooks/",
+            "/webhooks/new/",
+            "/people/single-sign-on/",
+            f"/people/{world.users['org_admin'].pk}/",
+            f"/people/{world.users['partner'].pk}/",
             *organization,
         ],
         "acme-admin": ["/", "/organizations/acme/trial/", "/organizations/new/", *organization],
         "acme-coadmin": ["/", "/organizations/acme/trial/", *organization],
-        "partner": ["/", "/organizations/acme/"],
+        "partner": ["/", "/organizations/acme/", "/accounts/two-factor/", "/accounts/password_change/"],
     }
 
 
 @pytest.fixture
-def lived_in(world):
+def lived_in(world, settings):
     """The world with what real lists hold: long descriptions and names, e-mail addresses, a revoked key."""
     from licenses.models import Kind
     from licenses.services import license_issue, license_revoke
@@ -121,6 +139,30 @@ def lived_in(world):
     fingerprint = fingerprint_parse(OTHER_MACHINE)
     license_activate(key_text=world.globex_text, uid=fingerprint.uid, fingerprint=fingerprint)
     machine_claim_file(organization=world.acme, actor=admin, uid=fingerprint.uid, note=long_text)
+    # A webhook endpoint with a long URL and a failed delivery, and an API token with every scope it may have.
+    from integrations.tokens import api_token_create, scopes_allowed
+    from notifications.models import Delivery
+    from notifications.services import endpoint_create, event_publish
+
+    settings.WEBHOOK_ALLOW_PRIVATE_DESTINATIONS = True
+    world.acme_webhook, _ = endpoint_create(
+        actor=admin,
+        organization=world.acme,
+        url="http://127.0.0.1:9/hooks/licensing/bentley-systems/reporting-servers/zurich-plant/second-floor",
+        events=["license.revoked", "license.created", "subscription.expiring-soon"],
+        description=long_text,
+    )
+    event = event_publish(event_type="license.revoked", organization=world.acme, data={"license": long_text})
+    Delivery.objects.filter(event=event).update(
+        status=Delivery.Status.FAILED, attempts=3, response_status=502, response_excerpt="<html>" + long_text * 4,
+        error="Connection refused by the receiver at 127.0.0.1:9 after 10 s", duration_ms=10_000,
+    )  # fmt: skip
+    api_token_create(
+        actor=admin,
+        name="Billing system sync for the Zürich plant, reporting servers, second floor rack B",
+        organization=world.acme,
+        scopes=sorted(scopes_allowed(admin, world.acme)),
+    )
     return world
 
 
