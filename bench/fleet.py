@@ -82,7 +82,7 @@ def write_requests(path: Path, entries: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--keys", type=int, default=10_000)
+    parser.add_argument("--keys", type=int, default=100_000)
     parser.add_argument(
         "--sample", type=int, default=None, help="keys in the sample (default: every key, so that no cell wraps)"
     )
@@ -222,5 +222,5 @@ if __name__ == "__main__":
     import os
 
     os.environ["MACHINE_SEEN_WRITE_SECONDS"] = str(FLUSH_SECONDS)  # the seeder's and the servers' environment
-    django_setup(int(keys_argument or 10_000))
+    django_setup(int(keys_argument or 100_000))
     main()
