@@ -2,6 +2,7 @@
 
 import re
 from datetime import UTC, datetime
+from typing import Annotated
 
 from ninja import Query, Router
 
@@ -11,7 +12,7 @@ from integrations import representations
 from integrations.api.auth import caller_with, organization_for
 from integrations.api.errors import APIError
 from integrations.api.pagination import PageParams, paginate
-from integrations.api.schemas import ERRORS, AuditEventList
+from integrations.api.schemas import ERRORS, AuditEventList, Storable
 from integrations.models import Scope
 
 router = Router(tags=["audit"])
@@ -36,8 +37,10 @@ def rfc3339_parse(text: str, field: str) -> datetime:
 def audit_event_list(
     request,
     page: Query[PageParams],
-    organization: str = Query("", max_length=100, description="uuid or slug"),
-    action: str = Query("", max_length=64, description="an action (license.revoke) or a family (license.)"),
+    organization: Annotated[str, Query(max_length=100, description="uuid or slug"), Storable] = "",
+    action: Annotated[
+        str, Query(max_length=64, description="an action (license.revoke) or a family (license.)"), Storable
+    ] = "",
     since: str | None = Query(None, max_length=40, pattern=RFC3339, description="RFC 3339 time: events at or after it"),
 ):
     caller = caller_with(request, Scope.AUDIT_READ)

@@ -1,5 +1,7 @@
 """``/organizations``: list, create, show, edit, renew, suspend, resume; and their environments."""
 
+from typing import Annotated
+
 from django.utils import timezone
 from ninja import Query, Router
 
@@ -23,6 +25,7 @@ from integrations.api.schemas import (
     OrganizationPatch,
     OrganizationRef,
     Renewal,
+    Storable,
 )
 from integrations.models import Scope
 from licenses.bindings import environment_set_status
@@ -49,7 +52,7 @@ def _vendor_writer(request):
 def organization_list(
     request,
     page: Query[PageParams],
-    q: str = Query("", max_length=100, description="name or slug contains, or uuid begins with"),
+    q: Annotated[str, Query(max_length=100, description="name or slug contains, or uuid begins with"), Storable] = "",
     status: str = Query("", pattern="^(|active|suspended|lapsed)$"),
 ):
     caller = caller_with(request, Scope.ORGANIZATIONS_READ)

@@ -214,6 +214,20 @@ def test_a_path_parameter_that_cannot_be_stored_is_not_found(world, vendor, text
     assert response.status_code in (400, 404) and error_of(response)["code"] in ("BAD_REQUEST", "NOT_FOUND")
 
 
+# (A lone surrogate cannot reach a query: its bytes are not UTF-8, and Django reads them as U+FFFD.)
+@pytest.mark.parametrize("text", ["Q\x00"])
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [("/audit-events", "organization"), ("/audit-events", "action"), ("/organizations", "q")],
+)
+def test_a_query_parameter_that_cannot_be_stored_is_refused_naming_it(world, vendor, path, field, text):
+    from urllib.parse import quote
+
+    response = vendor.get(f"{path}?{field}={quote(text)}")
+    assert response.status_code == 400, response.content[:300]
+    assert list(error_of(response)["fields"]) == [field]
+
+
 def test_an_unknown_route_and_a_wrong_method_answer_json(world, vendor):
     response = vendor.get("/nowhere")
     assert response.status_code == 404 and error_of(response)["code"] == "NOT_FOUND"
