@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db.models import Q
 from ninja import Field, Schema
@@ -37,12 +37,15 @@ def _encode(value, pk: int) -> str:
 def _decode(cursor: str, is_time: bool):
     try:
         value, pk = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if is_time:
+        if is_time:  # the API gives times with their zone, within what PostgreSQL stores in UTC
             value = datetime.fromisoformat(value)
+            if value.tzinfo is None:
+                raise ValueError
+            value = value.astimezone(UTC)
         if not isinstance(pk, int):
             raise ValueError
         return value, pk
-    except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, TypeError, OverflowError, json.JSONDecodeError, UnicodeDecodeError):
         raise APIError(400, "The cursor is not one this API gave.", fields={"cursor": ["Invalid cursor."]}) from None
 
 

@@ -3,6 +3,7 @@ HTML), 413/415, and the per-token rate limit counted in Redis."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import uuid
@@ -59,6 +60,18 @@ def test_a_cursor_the_api_did_not_give_is_refused(world, vendor):
     for cursor in ("nonsense", "W10", "eyJ4IjogMX0"):
         response = vendor.get("/organizations", cursor=cursor)
         assert response.status_code == 400 and list(error_of(response)["fields"]) == ["cursor"]
+
+
+def _cursor(value, pk) -> str:
+    return base64.urlsafe_b64encode(json.dumps([value, pk]).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("path", ["/organizations", "/audit-events", "/organizations/acme/keys", "/webhook-endpoints"])
+@pytest.mark.parametrize("value", ["9999-12-31T23:59:59.999999-23:59", "2026-12-01T00:00:00", None, 7])
+def test_a_forged_cursors_time_is_refused_not_sent_to_the_database(world, vendor, path, value):
+    # A time past 9999 in UTC was a 500 (PostgreSQL cannot store it); one without a zone is ambiguous.
+    response = vendor.get(path, cursor=_cursor(value, 1))
+    assert response.status_code == 400 and list(error_of(response)["fields"]) == ["cursor"]
 
 
 def test_default_limit_is_50(world, vendor):
