@@ -15,6 +15,7 @@ writes what the call changes:
 
 from __future__ import annotations
 
+import functools
 import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -67,8 +68,9 @@ _VERDICT_PARTS = (
 )
 
 
-def _attnames(model) -> list[str]:
-    return [field.attname for field in model._meta.concrete_fields]
+@functools.cache
+def _attnames(model) -> tuple[str, ...]:
+    return tuple(field.attname for field in model._meta.concrete_fields)
 
 
 def key_from_row(row: tuple | None, digest: str) -> LicenseKey | None:
@@ -143,9 +145,13 @@ def _machine_for(license_key: LicenseKey, uid: str, *, for_update: bool = False)
 
 
 def agent_lookup(
-    digest: str | None, uid: str, prefetch: state_cache.Prefetch | None
+    key_text: str, uid: str, prefetch: state_cache.Prefetch | None
 ) -> tuple[LicenseKey | None, Machine | None]:
     """A call's key and the machine known by ``uid``: cached if ``prefetch`` holds them, else read.
+
+    A cached row was found by the digest of the call's text, so that text is the key's own: only a
+    call that reads the database checks the text's form first (``digest_of``; a malformed key is
+    never looked up).
 
     Cached rows answer only where they are the whole answer: a key bound to this very machine, or a
     temporary key and the machine it runs on. Anything else reads the database (one query, a
@@ -159,6 +165,7 @@ def agent_lookup(
                 return license_key, machine_from_registered_row(prefetch.machine_row)
         elif license_key is not None and license_key.machine_id is not None and license_key.machine.uid == uid:
             return license_key, license_key.machine
+    digest = digest_of(key_text)
     if digest is None:
         return None, None
     license_key, key_row = _verdict_lookup(digest)
@@ -246,7 +253,7 @@ def license_validate(
 ) -> AgentOutcome:
     """The heartbeat: its key and machine from the cache or one query; "last seen" recorded."""
     now = now_utc()
-    license_key, machine = agent_lookup(digest_of(key_text), uid, prefetch)
+    license_key, machine = agent_lookup(key_text, uid, prefetch)
     if license_key is None:
         return AgentOutcome(Verdict(Code.NOT_FOUND, NO_SUCH_KEY), now=now)
     verdict = _verdict(license_key, Action.VALIDATE, uid, fingerprint, machine, now)
@@ -311,7 +318,7 @@ def _reactivation(*, key_text, uid, fingerprint, machine_name, prefetch) -> Agen
     else (a free key, a move, new details, a failed verdict) returns None and takes the locked path.
     """
     now = now_utc()
-    license_key, _ = agent_lookup(digest_of(key_text), uid, prefetch)
+    license_key, _ = agent_lookup(key_text, uid, prefetch)
     if license_key is None or not license_key.is_bindable or license_key.machine_id is None:
         return None
     machine = license_key.machine

@@ -193,7 +193,7 @@ def test_the_hot_paths_instances_are_the_ones_the_orm_loads(keys):
     agent = Agent()
     assert agent.activate(keys["machine"]["key"])["code"] == "VALID"
     digest = keyformat.key_digest(keys["machine"]["key"])
-    built = flow.agent_lookup(digest, fingerprint_parse(agent.fingerprint).uid, None)[0]
+    built = flow.agent_lookup(keys["machine"]["key"], fingerprint_parse(agent.fingerprint).uid, None)[0]
     loaded = LicenseKey.objects.select_related("organization", "environment", "machine").get(digest=digest)
 
     def fields(instance: Model) -> dict:
