@@ -149,3 +149,22 @@ def test_a_machine_is_seen_when_it_calls_with_its_own_key_whatever_the_verdict(t
     at(monkeypatch, start + timedelta(seconds=30))
     assert agent.validate(key)["code"] == "SUSPENDED"  # the machine still runs: its admin sees it
     assert list(pending().values()) == [int(start.timestamp()) + 30]
+
+
+def test_the_flush_rewrites_each_row_in_place_touching_no_index(two_machines, monkeypatch):
+    """No index holds ``last_seen_at`` and each page has room, so PostgreSQL updates the rows where
+    they are (HOT): a flush of a fleet's heartbeats writes no index entry."""
+    at(monkeypatch, datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5))
+    for agent, key in two_machines:
+        agent.validate(key)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = %s", ["environments_machine"]
+        )
+        before = cursor.fetchone()
+        assert seen.flush_if_due(force=True) == 2
+        cursor.execute(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = %s", ["environments_machine"]
+        )
+        updated, in_place = (after - earlier for after, earlier in zip(cursor.fetchone(), before, strict=True))
+    assert (updated, in_place) == (2, 2)
