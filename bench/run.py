@@ -55,7 +55,7 @@ LABELS = {
     "list_page": "licenses tab, largest organization",
     "admin_list": "admin: all license keys",
     "validate_cold": "`validate`, cache cold (every call reads PostgreSQL)",
-    "validate_stale": "`validate`, cache cold and last seen > 1 min ago (read + write)",
+    "validate_stale": "`validate`, cache cold and last seen > 1 min ago (its write batched)",
 }
 
 
@@ -231,10 +231,11 @@ def targets(main: dict, small: dict | None, latency: dict | None, workers: int) 
     fresh, stale = main["queries"]["validate"], main["queries"]["validate_stale"]
     rows.append(
         {
-            "target": "a machine seen again within a minute: no write; after a minute: one",
-            "measured": f"writes per request: within a minute {fresh['writes_mean']}, "
-            f"after a minute {stale['writes_mean']}",
-            "holds": fresh["writes_mean"] == 0 and 0.9 <= stale["writes_mean"] <= 1.0,
+            "target": 'a heartbeat writes nothing itself, its "last seen" due or not (the flush batches it:'
+            " rows and transactions per call in `bench/fleet.py`)",
+            "measured": f"writes per request: seen within a minute {fresh['writes_mean']}, "
+            f"more than a minute ago {stale['writes_mean']}",
+            "holds": fresh["writes_mean"] == 0 and stale["writes_mean"] == 0,
         }
     )
     for name in ("list_page", "admin_list"):
