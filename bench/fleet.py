@@ -40,7 +40,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.environment import RAW_DIR, RESULTS_DIR, database_name
-from bench.measure import CpuMeter, Portal, sample_machines, touch, warm_cache, wrk_run
+from bench.measure import CpuMeter, Portal, cpu_per_request, sample_machines, touch, warm_cache, wrk_run
 from bench.seed import seed
 
 MISS_EVERY = 12
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
 
     portal = Portal(seeded["keys"], instances=1, workers=options.workers, base_port=options.port, log_dir=out_dir)
     cells: dict[str, list[dict]] = {"floor": [], "fleet": [], "fleet_miss": [], "activate": []}
-    written: dict[str, dict[str, int]] = {
+    written: dict[str, dict[str, float]] = {
         name: {"calls": 0, "rows": 0, "transactions": 0, "flush_cpu": 0.0} for name in cells
     }
     per_round = len(entries) // (options.rounds * 3)
@@ -173,10 +173,6 @@ def summarise(seeded: dict, options, cells: dict[str, list[dict]], written: dict
     def rate(runs: list[dict]) -> float:
         return sum(run["requests"] for run in runs) / sum(run["seconds"] for run in runs)
 
-    def cpu(runs: list[dict]) -> dict[str, int]:
-        used = {part: sum(run["cpu_seconds"][part] for run in runs) for part in runs[0]["cpu_seconds"]}
-        return CpuMeter.per_request(dict.fromkeys(used, 0.0), used, sum(run["requests"] for run in runs))
-
     floor = rate(cells["floor"])
     return {
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -191,7 +187,7 @@ def summarise(seeded: dict, options, cells: dict[str, list[dict]], written: dict
                 "p50_ms": sorted(run["latency_ms"]["p50"] for run in runs)[len(runs) // 2],
                 "p99_ms": sorted(run["latency_ms"]["p99"] for run in runs)[len(runs) // 2],
                 "errors": sum(run["errors"] for run in runs),
-                "cpu_us_per_request": cpu(runs),
+                "cpu_us_per_request": cpu_per_request(runs),
                 "wrapped": any(run.get("wrapped") for run in runs),
                 "rows_per_call": round(written[name]["rows"] / written[name]["calls"], 4)
                 if written[name]["calls"]

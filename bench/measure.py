@@ -275,12 +275,17 @@ def wrk_run(
 # The machines' "last seen", and the verdict cache ---------------------------------------------------
 
 
-def combined(parts: list[dict], meter: CpuMeter) -> dict:
+def cpu_per_request(runs: list[dict]) -> dict[str, int]:
+    """Microseconds of CPU per request, by part, over runs that each hold their ``cpu_seconds``."""
+    used = {part: sum(run["cpu_seconds"][part] for run in runs) for part in runs[0]["cpu_seconds"]}
+    return CpuMeter.per_request(dict.fromkeys(used, 0.0), used, sum(run["requests"] for run in runs))
+
+
+def combined(parts: list[dict]) -> dict:
     """One endpoint's rounds as one run: requests and CPU summed, each latency percentile the median
     of the rounds'; ``rounds`` keeps each round's throughput."""
     requests = sum(part["requests"] for part in parts)
     seconds = sum(part["seconds"] for part in parts)
-    cpu = {part: sum(run["cpu_seconds"][part] for run in parts) for part in parts[0]["cpu_seconds"]}
     return {
         "endpoint": parts[0]["endpoint"],
         "connections": parts[0]["connections"],
@@ -293,7 +298,7 @@ def combined(parts: list[dict], meter: CpuMeter) -> dict:
         "latency_ms": {
             name: statistics.median(part["latency_ms"][name] for part in parts) for name in parts[0]["latency_ms"]
         },
-        "cpu_us_per_request": meter.per_request(dict.fromkeys(cpu, 0.0), cpu, requests),
+        "cpu_us_per_request": cpu_per_request(parts),
         "drained_seconds": round(sum(part["drained_seconds"] for part in parts), 2),
         "rounds": [part["requests_per_second"] for part in parts],
     }
@@ -581,9 +586,8 @@ def measure(
 
         def measured(name: str, path: str, file: Path | None, connections: int, seconds: float) -> dict:
             run = one_run(name, path, file, connections, seconds)
-            run["cpu_us_per_request"] = meter.per_request(
-                dict.fromkeys(run["cpu_seconds"], 0.0), run.pop("cpu_seconds"), run["requests"]
-            )
+            run["cpu_us_per_request"] = cpu_per_request([run])
+            del run["cpu_seconds"]
             return report(run)
 
         def report(run: dict) -> dict:
@@ -626,7 +630,7 @@ def measure(
                 for name, path, file in agent_endpoints[shift:] + agent_endpoints[:shift]:
                     rounds[name].append(one_run(name, path, file, connections, seconds / ROUNDS))
             for parts in rounds.values():
-                report(combined(parts, meter))
+                report(combined(parts))
             for name, path, file in endpoints:
                 if name not in rounds:
                     measured(name, path, file, connections, seconds)
