@@ -15,8 +15,9 @@ import os
 import time
 from dataclasses import dataclass
 
+import hiredis
 from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
-from redis import Redis
+from redis.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
@@ -109,30 +110,37 @@ def counters(checks: list[tuple[Limit, str]], now: float, make_key) -> tuple[lis
 
 
 class ScriptRunner:
-    """Runs server-side (Lua) scripts on the default cache's Redis, through redis-py.
+    """Runs server-side (Lua) scripts on the default cache's Redis, on a connection of its own.
 
-    ``client`` comes from Django's cache backend, so it shares the backend's connection pool (one
-    per process, with the address, password, database, TLS and time-outs that ``REDIS_URL`` and
-    ``CACHES`` give). The scripts run on a client of that pool that keeps one connection for itself
-    (redis-py's ``single_connection_client``): an agent call runs one script, and checking a pooled
-    connection out and back in for it (the pool's lock, a poll for unread data, two ``getpid``
-    and its metrics) costs a third more CPU than the round trip itself. That client is made on
-    the first script (so a Redis that is down when the worker starts costs nothing but the failed
-    call), and again in a forked child. A broken connection is dropped by redis-py and opened again
-    on the next call, so an outage ends when Redis is back, and the runner never holds more than
-    its one connection. A script Redis does not know (a restarted or flushed Redis) is loaded and
-    run again; a connection that fails (a Redis restarted since it was opened) is tried once more.
-    Any other failure reaches the caller, who fails open.
+    ``client`` comes from Django's cache backend, and the scripts' connection from that client's
+    pool (one per process, with the address, password, database, TLS and time-outs that
+    ``REDIS_URL`` and ``CACHES`` give). The runner checks one connection out of the pool on its
+    first script (so a Redis that is down when the worker starts costs nothing but the failed
+    call), and again in a forked child, and keeps it: an agent call runs one script, and checking a
+    pooled connection out and back in for it costs a third more CPU than the round trip itself.
 
-    Django internals used (pinned by tests/api/test_internals.py): ``RedisCache._cache`` (its
-    ``RedisCacheClient``) and that client's ``get_client(write=True)``.
+    A script is sent on that connection with redis-py's connection API, below its client:
+    ``Connection.send_packed_command`` with the command packed by hiredis (which redis-py's own
+    parser uses), and ``Connection.read_response``. The client's command machinery (argument
+    checks in Python, its retries and metrics) cost as much CPU again as the round trip: a script
+    call took the worker 75 to 83 µs of CPU through the client, 41 to 45 µs this way (2026-12-04,
+    docs/PERFORMANCE.md).
+    The connection drops itself on any failure while sending or reading (a reply half read is never
+    read by the next call) and opens again on the next call, so an outage ends when Redis is back,
+    and the runner never holds more than its one connection. A script Redis does not know (a
+    restarted or flushed Redis) is loaded and run again; a connection that fails (a Redis restarted
+    since it was opened) is tried once more. Any other failure reaches the caller, who fails open.
+
+    Pinned by tests/api/test_internals.py: the Django internals ``RedisCache._cache`` (its
+    ``RedisCacheClient``) and that client's ``get_client(write=True)``; redis-py's
+    ``ConnectionPool.get_connection``, ``Connection.send_packed_command`` and ``read_response``.
     """
 
     def __init__(self, backend):
         self._backend = backend
         self.client = backend._cache.get_client(write=True)
-        self._scripts: Redis | None = None
-        self._scripts_fork = -1
+        self._connection: Connection | None = None
+        self._connection_fork = -1
 
     def make_key(self, name: str) -> str:
         """The Redis key of the cache's key ``name``, as ``cache.set(name, ...)`` would name it."""
@@ -145,18 +153,26 @@ class ScriptRunner:
             return self._run(text, keys, arguments)
 
     def _run(self, text: str, keys: list[str], arguments: list):
-        scripts = self._scripts_client()
+        connection = self._scripts_connection()
+        command = ("EVALSHA", _sha1(text), len(keys), *keys, *arguments)
         try:
-            return scripts.evalsha(_sha1(text), len(keys), *keys, *arguments)
+            return _round_trip(connection, command)
         except NoScriptError:
-            scripts.script_load(text)
-            return scripts.evalsha(_sha1(text), len(keys), *keys, *arguments)
+            _round_trip(connection, ("SCRIPT", "LOAD", text))
+            return _round_trip(connection, command)
 
-    def _scripts_client(self) -> Redis:
-        if self._scripts is None or self._scripts_fork != _forks:
-            self._scripts = Redis(connection_pool=self.client.connection_pool, single_connection_client=True)
-            self._scripts_fork = _forks
-        return self._scripts
+    def _scripts_connection(self) -> Connection:
+        if self._connection is None or self._connection_fork != _forks:
+            self._connection = None  # a parent's connection is never used (nor closed) by its child
+            self._connection = self.client.connection_pool.get_connection()
+            self._connection_fork = _forks
+        return self._connection
+
+
+def _round_trip(connection: Connection, command: tuple):
+    """Send one command and read its reply (an error reply is raised, as redis-py's client raises it)."""
+    connection.send_packed_command([hiredis.pack_command(command)], check_health=False)
+    return connection.read_response()
 
 
 _forks = 0  # forks of this process's line: a child opens its own connection, never its parent's

@@ -18,4 +18,9 @@ The Django and redis-py internals this package relies on, each pinned by
   run once more on a new one — ``views.on_a_live_connection``.
 - ``RedisCache._cache`` and its ``get_client(write=True)``: the cache backend's redis-py client, so
   that the scripts share the backend's connection pool — ``core.ratelimit.ScriptRunner``.
+
+And redis-py's connection API below its client (public, but what most code never calls), pinned
+there too: a connection of the pool (``ConnectionPool.get_connection``) sends a command that hiredis
+packed (``Connection.send_packed_command``) and reads its reply (``Connection.read_response``), for
+the scripts — ``core.ratelimit.ScriptRunner``.
 """
