@@ -145,6 +145,7 @@ def counted(keys: int, name: str, count: int) -> int:
     command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", PYTHON, str(Path(__file__).resolve())]
     command += ["--inner", name, "--count", str(count), "--keys", str(keys)]
     environment = {**_stretched(bench_environment(keys)), "PYTHONHASHSEED": "0"}  # the same dicts every run
+    environment["CACHE_KEY_PREFIX"] = _emptied(f"{environment['CACHE_KEY_PREFIX']}-count-{name}-{count}")
     done = subprocess.run(command, capture_output=True, text=True, env=environment, cwd=PROJECT_DIR)
     match = re.search(r"Collected : (\d+)", done.stderr)
     if done.returncode != 0 or not match:
@@ -154,11 +155,36 @@ def counted(keys: int, name: str, count: int) -> int:
 
 def _stretched(environment: dict[str, str]) -> dict[str, str]:
     """Work a worker does once a second or once a minute of wall time (the verdict cache's check
-    for pending renewals, the "last seen" flush) would run on nearly every call under callgrind,
-    which runs the process some fifty times slower: the count stretches those periods to an hour,
-    so that it counts the calls' own work. What the periodic work costs a fleet is in the
-    throughput cells (``bench/fleet.py``)."""
-    return {**environment, "LICENSE_STATE_CACHE_RECHECK_SECONDS": "3600", "MACHINE_SEEN_WRITE_SECONDS": "3600"}
+    for pending renewals, the "last seen" flush, a new database connection when the kept one is
+    ``CONN_MAX_AGE`` old) would run on nearly every call under callgrind, which runs the process
+    some fifty times slower, and how often it ran would depend on how busy the machine was: the
+    count stretches those periods to an hour or more, so that it counts the calls' own work. What
+    the periodic work costs a fleet is in the throughput cells (``bench/fleet.py``)."""
+    return {
+        **environment,
+        "LICENSE_STATE_CACHE_RECHECK_SECONDS": "3600",
+        "MACHINE_SEEN_WRITE_SECONDS": "3600",
+        "CONN_MAX_AGE": "86400",
+    }
+
+
+def _emptied(prefix: str) -> str:
+    """``prefix``, its Redis keys deleted: each counted run has a Redis of its own that starts empty.
+
+    Runs go two at a time, and the "last seen" flush is taken by one process per window (stretched
+    to an hour): sharing one prefix, whichever run took it would write what every run had queued,
+    and a window taken by an earlier run would hold what that one left. Empty and its own, a run's
+    first call takes the flush (nothing queued yet) and none of its counted calls does."""
+    from redis import Redis
+
+    from bench.environment import REDIS_URL
+
+    client = Redis.from_url(REDIS_URL)
+    names = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    for start in range(0, len(names), 1000):
+        client.delete(*names[start : start + 1000])
+    client.close()
+    return prefix
 
 
 def valgrind_installed() -> None:
