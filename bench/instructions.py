@@ -6,8 +6,9 @@
 
 ``bench/run.py`` measures throughput, which on a shared two-core VM drifts by a third within a
 minute. This counts what one request costs the worker's own code instead (Python, its C extensions,
-libpq, hiredis, libsodium; not the kernel, PostgreSQL or Redis), which is the same from run to run
-to within 1 %: a change's effect on the hot path shows here even when the load test cannot see it.
+libpq, hiredis, libsodium; not the kernel, PostgreSQL or Redis), which for the floor and validate is
+the same from run to run to within 0.2 % (activate's still moves by up to 9 %, docs/PERFORMANCE.md):
+a change's effect on the hot path shows here even when the load test cannot see it.
 
 The portal's WSGI application runs in this process, as a gunicorn worker runs it (production
 settings, DEBUG off, the size's database and Redis, the verdict cache on), under
