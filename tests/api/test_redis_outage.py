@@ -95,3 +95,24 @@ def test_another_worker_refuses_the_stale_entries_too(link, db, machine_key):
 
 def organization_of(issued: dict) -> str:
     return str(LicenseKey.objects.get(public_id=issued["id"]).organization.uuid)
+
+
+def test_a_reply_that_comes_after_the_time_out_is_never_read_as_the_next_calls(settings):
+    """Redis frozen during a script: the call times out (the caller fails open). Thawed, Redis sends
+    that call's late reply; the scripts' connection was dropped at the time-out, so the next script
+    reads its own reply, not the one left on the old socket."""
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    from core import ratelimit
+
+    with redis_server() as server:
+        own_cache(settings, server.url)
+        runner = ratelimit.script_runner()
+        assert runner.run("return ARGV[1]", [], ["warm"]) == b"warm"
+        server.freeze()
+        try:
+            with pytest.raises(RedisTimeoutError):
+                runner.run("return ARGV[1]", [], ["late"])
+        finally:
+            server.thaw()
+        assert [runner.run("return ARGV[1]", [], [f"call {n}"]) for n in range(3)] == [b"call 0", b"call 1", b"call 2"]
