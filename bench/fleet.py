@@ -40,8 +40,9 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.environment import RAW_DIR, RESULTS_DIR, database_name
-from bench.measure import CpuMeter, Portal, cpu_per_request, sample_machines, touch, warm_cache, wrk_run
+from bench.sample import sample_machines, touch, warm_cache
 from bench.seed import seed
+from bench.serving import CpuMeter, Portal, cpu_per_request, http_post, wrk_run
 
 MISS_EVERY = 12
 FLUSH_SECONDS = 10  # the workers' "last seen" flush window in this run (60 in production)
@@ -163,8 +164,6 @@ def main(argv: list[str] | None = None) -> None:
 
 def http_post_flush(base: str, entry: dict) -> None:
     """One call after the flush window, so that a worker flushes the pending "last seen" times."""
-    from bench.measure import http_post
-
     body = json.dumps({"license_key": entry["key"], "fingerprint": entry["fingerprint"]}).encode()
     http_post(f"{base}/api/v1/validate", body, entry["ip"])
 

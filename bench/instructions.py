@@ -81,7 +81,7 @@ def serve(keys: int, name: str, count: int, profile: bool = False) -> None:
     django_setup(keys)
     from django.core.handlers.wsgi import WSGIHandler
 
-    from bench.measure import sample_machines, touch
+    from bench.sample import sample_machines, touch
     from bench.seed import seed
 
     entries = [json.loads(line) for line in Path(seed(keys)["keys_file"]).read_text().splitlines()][:CALLS]
