@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     portal = Portal(seeded["keys"], instances=1, workers=options.workers, base_port=options.port, log_dir=out_dir)
     cells: dict[str, list[dict]] = {"floor": [], "fleet": [], "fleet_miss": [], "activate": []}
     written: dict[str, dict[str, float]] = {
-        name: {"calls": 0, "rows": 0, "transactions": 0, "flush_cpu": 0.0} for name in cells
+        name: {"calls": 0, "rows": 0, "transactions": 0, "flush_cpu": 0.0, "flushes": []} for name in cells
     }
     per_round = len(entries) // (options.rounds * 3)
     try:
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
                 if name == "fleet_miss":
                     evict(part)
             time.sleep(FLUSH_SECONDS + 1)
-            http_post_flush(base, entries[-1])  # the warm-up's "last seen" times are written now, not in a cell
+            flush_after_call(base, entries[-1])  # the warm-up's "last seen" times are written now, not in a cell
             time.sleep(11)  # PostgreSQL 15: an idle backend reports its statistics within 10 s
             for name in cells:
                 path = parts[name][1] if name in parts else None
@@ -142,9 +142,11 @@ def main(argv: list[str] | None = None) -> None:
                 else:
                     time.sleep(FLUSH_SECONDS + 1)  # a worker's next call after the window flushes this cell's times
                     flush_before = meter.snapshot()
-                    http_post_flush(base, parts[name][0][0])  # the flush runs within this call
+                    answered, done = flush_after_call(base, parts[name][0][0])  # it flushes this cell's times
                     flushed = meter.snapshot()
                     written[name]["flush_cpu"] += sum(flushed[part] - flush_before[part] for part in flushed)
+                    flush = {"answered_ms": round(answered * 1000, 1), "seconds": round(done, 2)}
+                    written[name]["flushes"].append(flush)
                     time.sleep(11)  # PostgreSQL 15: an idle backend reports its statistics within 10 s
                     after = rows_written()
                     written[name]["calls"] += run["requests"]
@@ -162,10 +164,24 @@ def main(argv: list[str] | None = None) -> None:
     print(markdown(report))
 
 
-def http_post_flush(base: str, entry: dict) -> None:
-    """One call after the flush window, so that a worker flushes the pending "last seen" times."""
+def flush_after_call(base: str, entry: dict) -> tuple[float, float]:
+    """One call after the flush window: its worker answers it, then flushes what is pending. Returns
+    how long the call took to be answered and how long until Redis held nothing for PostgreSQL, in
+    seconds from sending it."""
+    from core import ratelimit
+    from licenses.agent_api import seen
+
+    runner = ratelimit.script_runner()
+    waiting = [runner.make_key(name) for name in seen.WAITING]
     body = json.dumps({"license_key": entry["key"], "fingerprint": entry["fingerprint"]}).encode()
+    sent = time.monotonic()
     http_post(f"{base}/api/v1/validate", body, entry["ip"])
+    answered = time.monotonic() - sent
+    while runner.client.exists(*waiting):
+        if time.monotonic() - sent > 300:
+            raise SystemExit("the flush did not end within 300 s")
+        time.sleep(0.01)
+    return answered, time.monotonic() - sent
 
 
 def summarise(seeded: dict, options, cells: dict[str, list[dict]], written: dict) -> dict:
@@ -197,6 +213,7 @@ def summarise(seeded: dict, options, cells: dict[str, list[dict]], written: dict
                 "flush_cpu_us_per_call": round(written[name]["flush_cpu"] * 1e6 / written[name]["calls"])
                 if written[name]["calls"]
                 else None,
+                "flushes": written[name]["flushes"],  # per round: the flushing call's answer, the flush's end
             }
             for name, runs in cells.items()
         },
@@ -209,24 +226,29 @@ def markdown(report: dict) -> str:
         f" {report['connections']} connections, {report['rounds']} rounds (each machine at most once per cell).",
         "",
         "| cell | req/s | × floor | p50 ms | p99 ms | PostgreSQL rows written per call | PostgreSQL transactions"
-        " per call | errors | CPU µs/request: workers · PostgreSQL · Redis · wrk = all | flush CPU µs per call |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        " per call | errors | CPU µs/request: workers · PostgreSQL · Redis · wrk = all | flush CPU µs per call"
+        " | flush: its call answered (ms), the flush done (s) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, cell in report["cells"].items():
         rows = "" if cell["rows_per_call"] is None else f"{cell['rows_per_call']:.4f}"
         transactions = "" if cell.get("transactions_per_call") is None else f"{cell['transactions_per_call']:.4f}"
         wrapped = " (wrapped)" if cell["wrapped"] else ""
         flush = "" if cell.get("flush_cpu_us_per_call") is None else f"{cell['flush_cpu_us_per_call']:,}"
+        timing = ", ".join(f"{one['answered_ms']:.0f} ms · {one['seconds']:.2f} s" for one in cell.get("flushes", []))
         lines.append(
             f"| {name}{wrapped} | {cell['requests_per_second']:,} | {cell['of_floor']:.2f} | {cell['p50_ms']:.2f}"
-            f" | {cell['p99_ms']:.2f} | {rows} | {transactions} | {cell['errors']} | {_cpu_text(cell)} | {flush} |"
+            f" | {cell['p99_ms']:.2f} | {rows} | {transactions} | {cell['errors']} | {_cpu_text(cell)} | {flush}"
+            f" | {timing} |"
         )
     lines += [
         "",
         "CPU per request is every process's share (the kernel's work for each included) while the cell ran."
-        " The rows a cell writes reach PostgreSQL after it, in the flush (one call after the window), so"
-        " their cost is not in that figure: the flush column is what the flush cost the workers, PostgreSQL"
-        " and Redis, divided by the cell's calls (CPU clock ticks: about ±10 ms over the whole flush).",
+        " The rows a cell writes reach PostgreSQL after it, in the flush (one call after the window, whose"
+        " worker flushes once it has answered), so their cost is not in that figure: the flush column is what"
+        " the flush cost the workers, PostgreSQL and Redis, divided by the cell's calls (CPU clock ticks: about"
+        " ±10 ms over the whole flush). The last column gives, for each round, how long the call that took"
+        " the flush waited for its answer and how long until the flush had written every machine of the cell.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -265,7 +265,7 @@ def license_validate(
     if changes:
         _details_changed(license_key, machine, changes, now)
     elif prefetch is not None and prefetch.seen:  # recorded in the verdict cache's round trip
-        seen.flush_if_due()
+        seen.flush_after_answer()
     elif machine is not None and (verdict.valid or machine.pk == license_key.machine_id):
         seen.machine_seen(machine, now)
     return AgentOutcome(verdict, license_key, machine, now=now)

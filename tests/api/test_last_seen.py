@@ -10,11 +10,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from core import ratelimit
+from environments.fingerprint import fingerprint_parse
 from environments.models import Machine
 from licenses.agent_api import seen
 from tests.api.test_hot_path import statement_kind, writes
 from tests.api.test_state_cache import at, warm
-from tests.conftest import OTHER_MACHINE, Agent, command
+from tests.conftest import FINGERPRINT, OTHER_MACHINE, Agent, command
 
 pytestmark = pytest.mark.postgres
 
@@ -168,3 +169,26 @@ def test_the_flush_rewrites_each_row_in_place_touching_no_index(two_machines, mo
         )
         updated, in_place = (after - earlier for after, earlier in zip(cursor.fetchone(), before, strict=True))
     assert (updated, in_place) == (2, 2)
+
+
+@pytest.mark.django_db(transaction=True)  # the failed call closes its connection, as in production
+def test_times_the_flush_took_are_not_lost_when_the_call_that_took_it_fails(two_machines, org, monkeypatch):
+    """The flush deletes what it took from Redis once written: had it run inside a call's
+    transaction (a temporary key's activation sees its machine in one) and that transaction failed,
+    the rows it wrote would roll back with it and the times be gone."""
+    from django.db import DatabaseError
+
+    from licenses.agent_api import flow
+
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
+    at(monkeypatch, start)
+    (agent, key), (other_agent, _) = two_machines
+    assert agent.validate(key)["code"] == "VALID"  # its time waits in Redis for the flush
+    temporary = command("issue_key", org["id"], "--kind", "temporary", "--ttl", "4h")["key"]
+    monkeypatch.setattr(flow, "history", lambda *args, **kwargs: (_ for _ in ()).throw(DatabaseError("disk full")))
+    runner = ratelimit.script_runner()
+    runner.client.delete(runner.make_key("seen-flush-claim"))
+    seen._Flusher.next_try = 0  # the failing call is the one that takes the flush
+    assert other_agent.call("activate", temporary).status_code == 500
+    seen.flush_if_due(force=True)  # whatever is still pending
+    assert Machine.objects.get(uid=fingerprint_parse(FINGERPRINT).uid).last_seen_at == start
