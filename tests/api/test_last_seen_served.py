@@ -15,7 +15,8 @@ import pytest
 
 from environments.models import Machine
 from tests.conftest import FINGERPRINT, command
-from tests.support.servers import gunicorn, redis_available, redis_forget, test_database_url
+from tests.support import servers
+from tests.support.servers import gunicorn, redis_available, redis_forget
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -47,7 +48,7 @@ def test_the_heartbeat_that_takes_the_flush_is_answered_while_the_flush_waits(se
     assert call(server, "activate", key)["code"] == "VALID"
     bound = Machine.objects.get()
     time.sleep(1.1)  # "last seen" is kept to the second: the heartbeat's time is newer than the binding's
-    with psycopg.connect(test_database_url()) as blocker:  # holds the machine's row: the flush's UPDATE waits
+    with psycopg.connect(servers.test_database_url()) as blocker:  # holds the machine's row: the flush's UPDATE waits
         blocker.execute("SELECT 1 FROM environments_machine WHERE id = %s FOR UPDATE", [bound.pk])
         assert call(server, "validate", key)["code"] == "VALID"  # the worker's first call takes the flush
         assert Machine.objects.get().last_seen_at == bound.last_seen_at
